@@ -1,0 +1,3 @@
+"""cohortforge: reproducible synthetic patient cohorts, generated as columns."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,191 @@
+"""The command line: parsing and printing only; the work is in the library."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cohortforge.engine.config import DEFAULT_CHUNK_SIZE, RunConfig, default_workers
+from cohortforge.engine.errors import CohortforgeError
+from cohortforge.engine.module_catalog import module_description, module_paths
+from cohortforge.engine.runner import run
+from cohortforge.scenarios.loader import ScenarioError, list_scenarios
+
+app = typer.Typer(
+    help="Reproducible synthetic patient cohorts, generated as columns.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr and exit code 2: the contract for every bad input."""
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def print_scenarios() -> None:
+    try:
+        scenarios = list_scenarios()
+    except ScenarioError as error:
+        raise fail(str(error)) from error
+    table = Table("scenario", "description", "default modules", title="Scenarios")
+    for scenario in scenarios:
+        table.add_row(scenario.name, scenario.description, ", ".join(scenario.modules) or "-")
+    stdout.print(table)
+
+
+def print_modules() -> None:
+    paths = module_paths()
+    if not paths:
+        stdout.print("No clinical modules are installed yet.")
+        return
+    table = Table("module", "description", title="Modules")
+    try:
+        for name, path in paths.items():
+            table.add_row(name, module_description(path))
+    except CohortforgeError as error:
+        raise fail(str(error)) from error
+    stdout.print(table)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenarios (demographics and social-determinant baselines)."""
+    print_scenarios()
+
+
+@app.command()
+def modules() -> None:
+    """List the clinical modules."""
+    print_modules()
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise fail(f"--reference-date {value!r} is not a date; use YYYY-MM-DD") from error
+
+
+@app.command()
+def generate(
+    num_records: Annotated[
+        int, typer.Option("--num-records", "-n", help="Number of patients.")
+    ] = 1000,
+    scenario: Annotated[
+        str,
+        typer.Option(help="Scenario name (see `cohortforge scenarios`) or a path to a .toml file."),
+    ] = "general_population",
+    module: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--module", help="Clinical module to add to the scenario's defaults; repeatable."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Random seed; default: a random one, printed and kept in the manifest."),
+    ] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where to write the outputs.")] = Path("output"),
+    output_format: Annotated[str, typer.Option(help="Tables as csv, parquet or both.")] = "both",
+    chunk_size: Annotated[
+        int, typer.Option(help="Patients per chunk; memory grows with it, output does not change.")
+    ] = DEFAULT_CHUNK_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker threads; default: all cores. Output does not change."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace the cohortforge outputs in a non-empty --output-dir."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or seed notice.")
+    ] = False,
+    years_of_history: Annotated[
+        int | None,
+        typer.Option(help="Years of clinical history to export; default: the scenario's."),
+    ] = None,
+    reference_date: Annotated[
+        str | None,
+        typer.Option(help="The 'today' of the cohort, YYYY-MM-DD; default: the scenario's."),
+    ] = None,
+    list_scenarios_flag: Annotated[
+        bool, typer.Option("--list-scenarios", help="List scenarios and exit.")
+    ] = False,
+    list_modules_flag: Annotated[
+        bool, typer.Option("--list-modules", help="List modules and exit.")
+    ] = False,
+) -> None:
+    """Generate a cohort: tables as CSV and/or Parquet plus manifest.json."""
+    if list_scenarios_flag or list_modules_flag:
+        if list_scenarios_flag:
+            print_scenarios()
+        if list_modules_flag:
+            print_modules()
+        return
+    if seed is None:
+        seed = secrets.randbits(63)
+        if not quiet:
+            stderr.print(f"seed: {seed} (pass --seed {seed} to repeat this run)", highlight=False)
+    try:
+        config = RunConfig(
+            num_records=num_records,
+            scenario=scenario,
+            seed=seed,
+            output_dir=output_dir,
+            modules=tuple(dict.fromkeys(module or ())),
+            output_format=output_format,
+            chunk_size=chunk_size,
+            workers=workers if workers is not None else default_workers(),
+            overwrite=overwrite,
+            years_of_history=years_of_history,
+            reference_date=_parse_date(reference_date),
+        )
+        show_progress = not quiet and len(config.chunks()) > 1
+        with Progress(
+            TextColumn("generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("patients"),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=not show_progress,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("patients", total=config.num_records)
+            result = run(config, on_chunk_done=lambda n: progress.advance(task, n))
+    except CohortforgeError as error:
+        raise fail(str(error)) from error
+    counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())
+    stdout.print(
+        f"wrote {config.num_records:,} patients ({counts}) as {', '.join(config.formats)} "
+        f"to {result.output_dir} in {result.seconds['wall']:.1f} s; "
+        f"manifest: {result.manifest_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted; nothing was published", file=sys.stderr)
+        sys.exit(130)

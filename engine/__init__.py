@@ -1,0 +1,1 @@
+"""Orchestration: configuration, cohorts, chunked runs and the manifest."""

@@ -1,0 +1,69 @@
+"""Run parameters, validated once so every later stage can trust them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CohortforgeError
+from .streams import check_seed
+
+OUTPUT_FORMATS = ("csv", "parquet", "both")
+DEFAULT_CHUNK_SIZE = 100_000
+
+
+def default_workers() -> int:
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    num_records: int
+    scenario: str
+    seed: int
+    output_dir: Path
+    modules: tuple[str, ...] = ()
+    output_format: str = "both"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    workers: int = field(default_factory=default_workers)
+    overwrite: bool = False
+    years_of_history: int | None = None
+    reference_date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_records < 1:
+            raise CohortforgeError(
+                f"--num-records must be at least 1, got {self.num_records}; "
+                "ask for 1 or more patients"
+            )
+        if self.chunk_size < 1:
+            raise CohortforgeError(
+                f"--chunk-size must be at least 1, got {self.chunk_size}; "
+                f"the default is {DEFAULT_CHUNK_SIZE}"
+            )
+        if self.workers < 1:
+            raise CohortforgeError(f"--workers must be at least 1, got {self.workers}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise CohortforgeError(
+                f"--output-format {self.output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        if self.years_of_history is not None and not 1 <= self.years_of_history <= 150:
+            raise CohortforgeError(
+                f"--years-of-history must be from 1 to 150, got {self.years_of_history}"
+            )
+        check_seed(self.seed)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return ("csv", "parquet") if self.output_format == "both" else (self.output_format,)
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """Patient id ranges [lo, hi) of at most chunk_size ids each."""
+        return [
+            (lo, min(lo + self.chunk_size, self.num_records))
+            for lo in range(0, self.num_records, self.chunk_size)
+        ]

@@ -1,0 +1,91 @@
+"""The output directory: refuse to clobber, stage every file, publish only on success.
+
+Files are written into a hidden staging folder inside the output directory (same file
+system, so the final renames are atomic) and moved into place only after every writer
+has closed. A failed run removes its staging folder and leaves whatever the user had
+untouched. The manifest is written last, so its presence means the run completed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from .errors import CohortforgeError
+
+MANIFEST_NAME = "manifest.json"
+# Folders and files a run owns; --overwrite replaces these and nothing else.
+OWNED_NAMES = ("csv", "parquet", "fhir", "fhir_bundle.json", "hl7", "vista", MANIFEST_NAME)
+STAGING_PREFIX = ".cohortforge-staging-"
+
+
+class OutputDir:
+    def __init__(self, root: Path, overwrite: bool):
+        self.root = Path(root)
+        self.overwrite = overwrite
+        self.staging: Path | None = None
+
+    def prepare(self) -> Path:
+        """Check the target and create the staging folder; return the staging path."""
+        if self.root.exists() and not self.root.is_dir():
+            raise CohortforgeError(
+                f"output path {self.root} is a file, not a directory; choose another --output-dir"
+            )
+        if self.root.is_dir():
+            existing = [p for p in self.root.iterdir() if not p.name.startswith(STAGING_PREFIX)]
+            if existing and not self.overwrite:
+                raise CohortforgeError(
+                    f"output directory {self.root} is not empty; pass --overwrite to replace "
+                    "its cohortforge outputs, or choose another --output-dir"
+                )
+        self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        try:
+            self.staging.mkdir(parents=True)
+            probe = self.staging / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            self.staging = None
+            raise CohortforgeError(
+                f"cannot write to output directory {self.root}: {error.strerror or error}; "
+                "choose a writable --output-dir"
+            ) from error
+        return self.staging
+
+    def staged(self, relative: str) -> Path:
+        assert self.staging is not None, "prepare() first"
+        path = self.staging / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def publish(self, relative_paths: list[str]) -> None:
+        """Move staged files into place; an old manifest goes first so no stale one survives."""
+        assert self.staging is not None, "prepare() first"
+        (self.root / MANIFEST_NAME).unlink(missing_ok=True)
+        if self.overwrite:
+            for name in OWNED_NAMES:
+                target = self.root / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        for relative in relative_paths:
+            target = self.root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.staging / relative, target)
+
+    def write_manifest(self, payload: bytes) -> Path:
+        """Write the manifest under a temporary name and rename it: the run's last step."""
+        assert self.staging is not None, "prepare() first"
+        temporary = self.staging / MANIFEST_NAME
+        temporary.write_bytes(payload)
+        target = self.root / MANIFEST_NAME
+        os.replace(temporary, target)
+        return target
+
+    def discard(self) -> None:
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None

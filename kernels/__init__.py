@@ -1,0 +1,1 @@
+"""Numba kernels: pure functions over arrays, no classes and no I/O of ours."""

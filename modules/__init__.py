@@ -1,0 +1,1 @@
+"""Clinical modules: GMF-shaped JSON pathways."""

@@ -1,0 +1,1 @@
+"""Scenario files (one TOML each) and the population tables they draw from."""

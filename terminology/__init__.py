@@ -1,0 +1,1 @@
+"""Code systems: seed vocabularies, the DuckDB build and lookups."""
