@@ -18,6 +18,7 @@ from cohortforge.engine.errors import CohortforgeError
 from cohortforge.engine.module_catalog import module_description, module_paths
 from cohortforge.engine.runner import run
 from cohortforge.scenarios.loader import ScenarioError, list_scenarios
+from cohortforge.terminology_cli import app as terminology_app
 
 app = typer.Typer(
     help="Reproducible synthetic patient cohorts, generated as columns.",
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(terminology_app, name="terminology")
 stdout = Console()
 stderr = Console(stderr=True)
 
