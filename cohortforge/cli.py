@@ -15,8 +15,10 @@ from rich.table import Table
 
 from cohortforge.engine.config import DEFAULT_CHUNK_SIZE, RunConfig, default_workers
 from cohortforge.engine.errors import CohortforgeError
-from cohortforge.engine.module_catalog import module_description, module_paths
+from cohortforge.engine.module_catalog import module_description
+from cohortforge.engine.module_loader import ModuleLibrary
 from cohortforge.engine.runner import run
+from cohortforge.lint_cli import lint
 from cohortforge.scenarios.loader import ScenarioError, list_scenarios
 from cohortforge.terminology_cli import app as terminology_app
 
@@ -27,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(terminology_app, name="terminology")
+app.command(name="lint")(lint)
 stdout = Console()
 stderr = Console(stderr=True)
 
@@ -48,18 +51,28 @@ def print_scenarios() -> None:
     stdout.print(table)
 
 
-def print_modules() -> None:
-    paths = module_paths()
-    if not paths:
-        stdout.print("No clinical modules are installed yet.")
-        return
-    table = Table("module", "description", title="Modules")
+def print_modules(modules_dirs: list[Path] | None = None) -> None:
     try:
+        library = ModuleLibrary(modules_dirs or ())
+        paths = library.module_names()
+        table = Table("module", "description", "file", title="Modules")
         for name, path in paths.items():
-            table.add_row(name, module_description(path))
+            table.add_row(name, module_description(path), str(path))
     except CohortforgeError as error:
         raise fail(str(error)) from error
+    if not paths:
+        stdout.print("No clinical modules found.")
+        return
     stdout.print(table)
+
+
+ModulesDirOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--modules-dir",
+        help="Folder of your own modules (with submodules and lookup_tables/); repeatable.",
+    ),
+]
 
 
 @app.command()
@@ -69,9 +82,9 @@ def scenarios() -> None:
 
 
 @app.command()
-def modules() -> None:
-    """List the clinical modules."""
-    print_modules()
+def modules(modules_dir: ModulesDirOption = None) -> None:
+    """List the clinical modules (the package's and those in --modules-dir folders)."""
+    print_modules(modules_dir)
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -134,13 +147,14 @@ def generate(
     list_modules_flag: Annotated[
         bool, typer.Option("--list-modules", help="List modules and exit.")
     ] = False,
+    modules_dir: ModulesDirOption = None,
 ) -> None:
     """Generate a cohort: tables as CSV and/or Parquet plus manifest.json."""
     if list_scenarios_flag or list_modules_flag:
         if list_scenarios_flag:
             print_scenarios()
         if list_modules_flag:
-            print_modules()
+            print_modules(modules_dir)
         return
     if seed is None:
         seed = secrets.randbits(63)
@@ -159,6 +173,7 @@ def generate(
             overwrite=overwrite,
             years_of_history=years_of_history,
             reference_date=_parse_date(reference_date),
+            modules_dirs=tuple(modules_dir or ()),
         )
         show_progress = not quiet and len(config.chunks()) > 1
         with Progress(

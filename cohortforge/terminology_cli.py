@@ -13,12 +13,19 @@ import typer
 
 from cohortforge.terminology import Terminology, TerminologyError, build_database
 
-app = typer.Typer(help="Code systems: build terminology.duckdb, look codes up, search displays.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Code systems: build terminology.duckdb, look codes up, search displays.",
+    no_args_is_help=True,
+)
 
-DbOption = Annotated[Path | None, typer.Option(
-    "--db", help="Database file (default: $TERMINOLOGY_DB_PATH, else "
-                 "data/terminology/terminology.duckdb).")]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Database file (default: $TERMINOLOGY_DB_PATH, else "
+        "data/terminology/terminology.duckdb).",
+    ),
+]
 
 
 def _fail(exc: TerminologyError) -> typer.Exit:
@@ -28,11 +35,17 @@ def _fail(exc: TerminologyError) -> typer.Exit:
 
 @app.command()
 def build(
-    root: Annotated[Path | None, typer.Option(
-        "--root", help="Folder searched for full vocabularies (OMOP CONCEPT.csv, Loinc.csv); "
-                       "default data/terminology.")] = None,
-    rebuild_db: Annotated[bool, typer.Option(
-        "--rebuild-db", help="Rebuild even if the database is up to date.")] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Folder searched for full vocabularies (OMOP CONCEPT.csv, Loinc.csv); "
+            "default data/terminology.",
+        ),
+    ] = None,
+    rebuild_db: Annotated[
+        bool, typer.Option("--rebuild-db", help="Rebuild even if the database is up to date.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Build terminology.duckdb from the seed plus any full vocabularies under --root."""
@@ -41,19 +54,29 @@ def build(
     except TerminologyError as exc:
         raise _fail(exc) from None
     if not report.rebuilt:
-        typer.echo(f"{report.db_path} is up to date ({report.concepts:,} concepts); "
-                   "pass --rebuild-db to rebuild anyway")
+        typer.echo(
+            f"{report.db_path} is up to date ({report.concepts:,} concepts); "
+            "pass --rebuild-db to rebuild anyway"
+        )
         return
-    sources = ", ".join(f"{Path(name).name if name != 'seed' else name} {count:,}"
-                        for name, count in report.by_source.items())
-    typer.echo(f"built {report.db_path} in {report.seconds:.2f} s: {report.concepts:,} concepts "
-               f"({sources}), {report.map_rows:,} SNOMED CT -> ICD-10-CM map rows")
+    sources = ", ".join(
+        f"{Path(name).name if name != 'seed' else name} {count:,}"
+        for name, count in report.by_source.items()
+    )
+    typer.echo(
+        f"built {report.db_path} in {report.seconds:.2f} s: {report.concepts:,} concepts "
+        f"({sources}), {report.map_rows:,} SNOMED CT -> ICD-10-CM map rows"
+    )
 
 
 @app.command()
 def lookup(
-    system: Annotated[str, typer.Argument(help="Code system, e.g. SNOMED-CT, LOINC, RxNorm, "
-                                               "ICD-10-CM, CVX or a FHIR URI.")],
+    system: Annotated[
+        str,
+        typer.Argument(
+            help="Code system, e.g. SNOMED-CT, LOINC, RxNorm, ICD-10-CM, CVX or a FHIR URI."
+        ),
+    ],
     code: Annotated[str, typer.Argument(help="The code to look up.")],
     db: DbOption = None,
 ) -> None:
@@ -64,16 +87,20 @@ def lookup(
     except TerminologyError as exc:
         raise _fail(exc) from None
     if display is None:
-        typer.echo(f"{system} {code}: no such code in the {terminology.backend} terminology; "
-                   "check the code or build the database with a full vocabulary", err=True)
+        typer.echo(
+            f"{system} {code}: no such code in the {terminology.backend} terminology; "
+            "check the code or build the database with a full vocabulary",
+            err=True,
+        )
         raise typer.Exit(code=1)
     typer.echo(display)
 
 
 @app.command()
 def search(
-    text: Annotated[str, typer.Argument(help="Words that must all appear in the display "
-                                             "(or an exact code).")],
+    text: Annotated[
+        str, typer.Argument(help="Words that must all appear in the display (or an exact code).")
+    ],
     system: Annotated[str | None, typer.Option("--system", help="Only this code system.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many results.")] = 20,
     db: DbOption = None,

@@ -1,7 +1,7 @@
 """One chunk of work: patient ids [lo, hi) in, Arrow tables and formatted CSV bytes out.
 
-It runs on a worker thread (and can run in another process: its inputs are
-self-contained and picklable), and it does the CSV formatting too: serialisation is
+It runs on a worker thread (its inputs are self-contained and picklable, so it could
+run in another process too), and it does the CSV formatting as well: serialisation is
 per-chunk work that parallelises.
 """
 
@@ -16,7 +16,24 @@ import pyarrow as pa
 from cohortforge.exporters.csv_format import csv_body
 from cohortforge.scenarios.loader import Scenario
 
-from .cohort import build_patients
+from .clinical_tables import ChunkPatients, ClinicalTableBuilder, death_dates
+from .cohort import UNIX_EPOCH, build_patients
+from .compile import CompiledModel
+from .patient_inputs import build_inputs
+from .simulate import run_kernel
+
+# Patients per kernel call inside a chunk: bounds the event buffers (about 40 bytes an
+# event) independently of --chunk-size, which only sets the unit of output work.
+KERNEL_BATCH = 16_384
+
+
+@dataclass
+class Simulation:
+    """The compiled modules and what turns their events into tables; shared by chunks."""
+
+    model: CompiledModel
+    tables: ClinicalTableBuilder
+    events_per_patient: float = 64.0  # adaptive buffer estimate; never changes the output
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,7 @@ class ChunkJob:
     hi: int
     reference_date: dt.date
     formats: tuple[str, ...]
+    simulation: Simulation | None = None
 
 
 @dataclass
@@ -40,14 +58,48 @@ class ChunkResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, dict[str, pa.Table], float]:
+    simulation = job.simulation
+    assert simulation is not None
+    reference_time = (job.reference_date - UNIX_EPOCH).days * 86400
+    parts: dict[str, list[pa.Table]] = {}
+    deaths = []
+    kernel_seconds = 0.0
+    for lo in range(job.lo, job.hi, KERNEL_BATCH):
+        hi = min(job.hi, lo + KERNEL_BATCH)
+        batch = patients.slice(lo - job.lo, hi - lo)
+        inputs = build_inputs(simulation.model, batch, job.seed, lo, hi)
+        started = time.perf_counter()
+        events, _flags, used = run_kernel(
+            simulation.model,
+            inputs,
+            reference_time,
+            simulation.tables.window_start,
+            simulation.events_per_patient,
+        )
+        kernel_seconds += time.perf_counter() - started
+        simulation.events_per_patient = max(simulation.events_per_patient, used)
+        built = simulation.tables.build(events, ChunkPatients(inputs.patient_ids, batch["Id"]))
+        for name, table in built.items():
+            parts.setdefault(name, []).append(table)
+        deaths.append(death_dates(events, hi - lo))
+    death = pa.chunked_array(deaths, type=pa.date32())
+    patients = patients.set_column(patients.schema.get_field_index("DEATHDATE"), "DEATHDATE", death)
+    return patients, {name: pa.concat_tables(p) for name, p in parts.items()}, kernel_seconds
+
+
 def run_chunk(job: ChunkJob) -> ChunkResult:
     started = time.perf_counter()
-    tables = {
-        "patients": build_patients(job.scenario, job.seed, job.lo, job.hi, job.reference_date)
-    }
+    patients = build_patients(job.scenario, job.seed, job.lo, job.hi, job.reference_date)
+    tables = {"patients": patients}
+    seconds = {}
+    if job.simulation is not None:
+        patients, clinical, seconds["kernel"] = _simulate(job, patients)
+        tables = {"patients": patients, **clinical}
     generated = time.perf_counter()
     csv = {name: csv_body(table) for name, table in tables.items()} if "csv" in job.formats else {}
     formatted = time.perf_counter()
+    seconds.update(generate=generated - started, format_csv=formatted - generated)
     return ChunkResult(
         lo=job.lo,
         hi=job.hi,
@@ -55,5 +107,5 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
         rows={name: table.num_rows for name, table in tables.items()},
         tables=tables if "parquet" in job.formats else {},
         csv=csv,
-        seconds={"generate": generated - started, "format_csv": formatted - generated},
+        seconds=seconds,
     )

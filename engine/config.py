@@ -33,6 +33,7 @@ class RunConfig:
     overwrite: bool = False
     years_of_history: int | None = None
     reference_date: dt.date | None = None
+    modules_dirs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_records < 1:

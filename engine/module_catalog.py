@@ -1,4 +1,4 @@
-"""Which clinical modules exist: one JSON file per module in the modules folder."""
+"""Where the package's modules live, and the one-line description of a module file."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ from .errors import CohortforgeError
 MODULE_DIR = Path(_modules_init).resolve().parent
 
 
-def module_paths(directory: Path = MODULE_DIR) -> dict[str, Path]:
-    """Module name -> file for the top-level JSON files (submodules live in subfolders)."""
-    return {path.stem: path for path in sorted(directory.glob("*.json"))}
-
-
 def module_description(path: Path) -> str:
+    """The module's `remarks` (or its name) for `cohortforge modules`."""
     try:
         document = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as error:
@@ -27,12 +23,3 @@ def module_description(path: Path) -> str:
     if isinstance(remarks, list):
         remarks = " ".join(str(r) for r in remarks)
     return str(remarks or document.get("name", path.stem)).strip()
-
-
-def check_module_names(names: list[str] | tuple[str, ...], where: str) -> None:
-    """Fail with the list of valid names when a module does not exist."""
-    known = module_paths()
-    for name in names:
-        if name not in known:
-            valid = ", ".join(known) or "none yet (the module engine adds them)"
-            raise CohortforgeError(f"{where}: unknown module {name!r}; valid modules: {valid}")

@@ -93,4 +93,3 @@ def geography() -> Geography:
         zip_state_code=zip_state_code,
         zip_search_key=zip_state_code + state_cumulative,
     )
-

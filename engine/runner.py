@@ -25,7 +25,8 @@ from .chunk import ChunkJob, ChunkResult, run_chunk
 from .config import RunConfig
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
-from .module_catalog import check_module_names, module_paths
+from .module_loader import ModuleLibrary
+from .module_selection import prepare_simulation, select_modules
 from .output_dir import OutputDir
 from .sinks import TableSinks
 
@@ -73,15 +74,14 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     """Generate the cohort described by `config` into its output directory."""
     started = time.perf_counter()
     scenario = resolve_scenario(config.scenario)
-    check_module_names(config.modules, "--module")
-    # Scenarios name the clinical modules they are meant for; they are checked
-    # against the modules folder once it holds any modules at all.
-    if module_paths():
-        check_module_names(scenario.modules, f"{scenario.path}: modules")
+    library = ModuleLibrary(config.modules_dirs)
+    modules = select_modules(library, scenario, config.modules)
     reference_date = config.reference_date or scenario.reference_date
     years_of_history = config.years_of_history or scenario.years_of_history
+    simulation = prepare_simulation(library, modules, config.seed, reference_date, years_of_history)
+    seconds = {"compile": time.perf_counter() - started}
     jobs = [
-        ChunkJob(scenario, config.seed, lo, hi, reference_date, config.formats)
+        ChunkJob(scenario, config.seed, lo, hi, reference_date, config.formats, simulation)
         for lo, hi in config.chunks()
     ]
     workers = min(config.workers, len(jobs))
@@ -89,7 +89,7 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     output.prepare()
     # generate and format_csv are summed over chunks (CPU time across workers);
     # write is the main thread's time spent in the writers.
-    seconds = {"generate": 0.0, "format_csv": 0.0, "write": 0.0}
+    seconds.update(generate=0.0, kernel=0.0, format_csv=0.0, write=0.0)
     try:
         sinks = TableSinks(output, config.formats)
         for result in _results_in_order(jobs, workers):
@@ -97,7 +97,7 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
             sinks.write(result)
             seconds["write"] += time.perf_counter() - write_started
             for stage, value in result.seconds.items():
-                seconds[stage] += value
+                seconds[stage] = seconds.get(stage, 0.0) + value
             if on_chunk_done is not None:
                 on_chunk_done(result.hi - result.lo)
         relative_paths = sinks.close()
@@ -107,7 +107,8 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
         parameters = {
             "num_records": config.num_records,
             "scenario": scenario.name,
-            "modules": list(dict.fromkeys([*scenario.modules, *config.modules])),
+            "modules": [module.name for module in modules],
+            "modules_dirs": [str(d) for d in config.modules_dirs],
             "seed": config.seed,
             "output_format": config.output_format,
             "chunk_size": config.chunk_size,

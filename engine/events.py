@@ -1,0 +1,70 @@
+"""Event kinds by name, and the canonical event log (modules/SEMANTICS.md, The event log)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from .compile import CompiledModel
+
+# Index = the kernel's E_* code (kernels/machine_codes.py).
+EVENT_KINDS = (
+    "encounter_start",
+    "encounter_end",
+    "condition_onset",
+    "condition_end",
+    "allergy_onset",
+    "allergy_end",
+    "medication_start",
+    "medication_end",
+    "careplan_start",
+    "careplan_end",
+    "procedure",
+    "observation",
+    "report",
+    "immunization",
+    "device_start",
+    "device_end",
+    "death",
+)
+
+
+def event_log(
+    model: CompiledModel, events: dict[str, np.ndarray], patient_ids: np.ndarray
+) -> pl.DataFrame:
+    """The kernel's event arrays as the canonical, name-based log, sorted by every column."""
+    modules = [info.module for info in model.states] + [None]
+    names = [info.name for info in model.states] + [None]
+    none = len(model.states)  # index of the null name for state -1
+
+    def name_of(column: np.ndarray, table: list[str | None]) -> pl.Series:
+        index = np.where(column < 0, none, column)
+        return pl.Series(table, dtype=pl.Utf8).gather(index)
+
+    has_encounter = events["enc_state"] >= 0
+    frame = pl.DataFrame(
+        {
+            "patient": patient_ids[events["patient"]].astype(np.int64),
+            "time": events["time"],
+            "kind": pl.Series(EVENT_KINDS).gather(events["kind"].astype(np.int64)),
+            "module": name_of(events["state"], modules),
+            "state": name_of(events["state"], names),
+            "visit": events["visit"].astype(np.int32),
+            "sub": events["sub"].astype(np.int32),
+            "value": events["value"],
+            "encounter_module": name_of(events["enc_state"], modules),
+            "encounter_state": name_of(events["enc_state"], names),
+            "encounter_visit": pl.Series(events["enc_visit"].astype(np.int32)).set(
+                pl.Series(~has_encounter), None
+            ),
+            "reason_module": name_of(events["reason"], modules),
+            "reason_state": name_of(events["reason"], names),
+        }
+    )
+    # Natural death has no state: empty, not null, module and state (SEMANTICS.md).
+    natural = (pl.col("kind") == "death") & pl.col("state").is_null()
+    frame = frame.with_columns(
+        pl.when(natural).then(pl.lit("")).otherwise(pl.col("module")).alias("module"),
+        pl.when(natural).then(pl.lit("")).otherwise(pl.col("state")).alias("state"),
+    )
+    return frame.sort(frame.columns, nulls_last=True)

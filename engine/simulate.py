@@ -1,0 +1,157 @@
+"""Running the compiled model over a block of patients: inputs in, event arrays out."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from cohortforge.kernels import machine
+from cohortforge.kernels import machine_codes as mc
+
+from .compile import CompiledModel
+from .module_schema import SES_HIGH_INCOME_FROM, SES_LOW_INCOME_BELOW
+
+RACE_CODES = {"white": 0, "black": 1, "asian": 2, "native": 3, "hawaiian": 4, "other": 5}
+BLOCK_SIZE = 256
+EVENT_COLUMNS = (
+    "patient",
+    "time",
+    "kind",
+    "state",
+    "visit",
+    "sub",
+    "value",
+    "enc_state",
+    "enc_visit",
+    "reason",
+)
+# Numba's default threading layer must not be entered from two Python threads at once;
+# the chunk runner's worker threads take turns in the (all-core, prange) kernel.
+_KERNEL_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PatientInputs:
+    """Per-patient inputs of the kernel, as aligned NumPy arrays."""
+
+    patient_ids: np.ndarray  # uint64 global ids (RNG counters)
+    birth_time: np.ndarray  # int64 seconds
+    is_male: np.ndarray  # int8
+    race: np.ndarray  # int8
+    hispanic: np.ndarray  # int8
+    ses: np.ndarray  # int8: 0 low, 1 middle, 2 high
+    death_time: np.ndarray  # int64 natural death (or FOREVER)
+    init_slots: np.ndarray  # int32[K] attribute slots given initial values
+    init_values: np.ndarray  # float64[P, K]
+    init_types: np.ndarray  # int8[P, K]
+
+
+def ses_category(income: np.ndarray) -> np.ndarray:
+    return np.where(
+        income < SES_LOW_INCOME_BELOW, 0, np.where(income >= SES_HIGH_INCOME_FROM, 2, 1)
+    )
+
+
+def initial_attributes(
+    model: CompiledModel, attributes: dict[str, pl.Series], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slots, values and types for the attributes that patients start with.
+
+    Only attributes some module reads are passed; text values are interned like module
+    constants, so `== "value"` conditions compare equal.
+    """
+    slots, values, types = [], [], []
+    texts = {text: index for index, text in enumerate(model.texts)}
+    for name, series in attributes.items():
+        if name not in model.attribute_names:
+            continue
+        slots.append(model.attribute_names.index(name))
+        is_null = series.is_null().to_numpy()
+        if series.dtype == pl.Utf8:
+            mapped = series.replace_strict(texts, default=-1, return_dtype=pl.Float64)
+            value = mapped.fill_null(-1).to_numpy().astype(np.float64)
+            kind = np.where(is_null, mc.T_NIL, mc.T_TEXT)
+        elif series.dtype == pl.Boolean:
+            value = series.cast(pl.Float64).fill_null(0.0).to_numpy()
+            kind = np.where(is_null, mc.T_NIL, mc.T_BOOL)
+        else:
+            value = series.cast(pl.Float64).fill_null(0.0).to_numpy()
+            kind = np.where(is_null, mc.T_NIL, mc.T_NUMBER)
+        values.append(value)
+        types.append(kind.astype(np.int8))
+    if not slots:
+        return np.zeros(0, np.int32), np.zeros((n, 0)), np.zeros((n, 0), np.int8)
+    return (
+        np.array(slots, dtype=np.int32),
+        np.ascontiguousarray(np.stack(values, axis=1)),
+        np.ascontiguousarray(np.stack(types, axis=1)),
+    )
+
+
+def run_kernel(
+    model: CompiledModel,
+    inputs: PatientInputs,
+    horizon: int,
+    window_start: int,
+    events_per_patient: float = 64.0,
+) -> tuple[dict[str, np.ndarray], int, float]:
+    """Simulate every patient.
+
+    Returns the event columns (in patient order), the kernel's flags, and the
+    events-per-patient estimate that was big enough (to start the next batch with).
+    """
+    n = inputs.patient_ids.size
+    n_blocks = max(1, -(-n // BLOCK_SIZE))
+    estimate = max(16.0, events_per_patient)
+    while True:
+        capacity = int(estimate * BLOCK_SIZE * 1.25) + 64
+        total = capacity * n_blocks
+        buffers = {
+            "patient": np.empty(total, np.int32),
+            "time": np.empty(total, np.int64),
+            "kind": np.empty(total, np.int8),
+            "state": np.empty(total, np.int32),
+            "visit": np.empty(total, np.int32),
+            "sub": np.empty(total, np.int16),
+            "value": np.empty(total, np.float64),
+            "enc_state": np.empty(total, np.int32),
+            "enc_visit": np.empty(total, np.int32),
+            "reason": np.empty(total, np.int32),
+        }
+        counts = np.zeros(n_blocks, np.int64)
+        flags = np.zeros(n_blocks, np.int64)
+        with _KERNEL_LOCK:
+            machine.simulate_cohort(
+                model.kernel,
+                inputs.patient_ids,
+                inputs.birth_time,
+                inputs.is_male,
+                inputs.race,
+                inputs.hispanic,
+                inputs.ses,
+                inputs.death_time,
+                inputs.init_slots,
+                inputs.init_values,
+                inputs.init_types,
+                np.int64(horizon),
+                np.int64(window_start),
+                BLOCK_SIZE,
+                capacity,
+                *buffers.values(),
+                counts,
+                flags,
+            )
+        if not (flags & machine.FLAG_OVERFLOW).any():
+            break
+        # A block ran out of room: rerun with twice the room. The events do not depend
+        # on the capacity, only the memory does.
+        estimate *= 2
+    # Gather each block's written prefix, in block (so patient) order.
+    starts = np.arange(n_blocks, dtype=np.int64) * capacity
+    offsets = np.cumsum(counts) - counts
+    keep = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - offsets, counts)
+    events = {name: column[keep] for name, column in buffers.items()}
+    return events, int(np.bitwise_or.reduce(flags)), estimate

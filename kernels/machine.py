@@ -1,0 +1,1145 @@
+"""The generic state-machine kernel: every module, every patient, event-driven.
+
+One table-driven interpreter for all modules: the compiler (engine/compile.py) turns
+module JSON into the arrays of `model` (a KernelModel named tuple), and this file runs
+them. The semantics are written down in modules/SEMANTICS.md and checked against the
+slow reference interpreter in tests/naive.py.
+
+Patients are split into fixed blocks; `prange` runs blocks in parallel, each writing
+events into its own slice of the output arrays. A block's content depends only on its
+patients, so the output does not depend on the number of threads.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import machine_codes as mc
+from .rng import random_uniform
+
+NEVER = np.int64(-(2**62))
+FOREVER = np.int64(2**62)
+MAX_DEPTH = 16
+MAX_ACTIVE = 512
+MAX_STEPS_PER_INSTANT = 1000
+STACK_SIZE = 64
+# Flags reported per block.
+FLAG_OVERFLOW = 1
+FLAG_LOOP = 2
+FLAG_DEPTH = 4
+FLAG_ACTIVE = 8
+
+_START_EVENT = np.array(
+    [
+        mc.E_CONDITION_ONSET,
+        mc.E_ALLERGY_ONSET,
+        mc.E_MEDICATION_START,
+        mc.E_CAREPLAN_START,
+        mc.E_DEVICE_START,
+    ],
+    dtype=np.int8,
+)
+_END_EVENT = np.array(
+    [mc.E_CONDITION_END, mc.E_ALLERGY_END, mc.E_MEDICATION_END, mc.E_CAREPLAN_END, mc.E_DEVICE_END],
+    dtype=np.int8,
+)
+N_ENTRY_KINDS = 5
+
+
+@njit(cache=True, nogil=True)
+def _uniform(model, state, patient_id, visit, slot):
+    counter = np.uint64(visit) * np.uint64(64) + np.uint64(slot)
+    return random_uniform(model.state_key[state], patient_id, counter)
+
+
+@njit(cache=True, nogil=True)
+def sample(model, dist, state, patient_id, visit, slot):
+    """A draw from distribution `dist` (SEMANTICS.md, Randomness), in its own units."""
+    kind = model.dist_kind[dist]
+    p = model.dist_params[dist]
+    if kind == mc.D_EXACT:
+        value = p[0]
+    elif kind == mc.D_UNIFORM:
+        value = p[0] + _uniform(model, state, patient_id, visit, slot) * (p[1] - p[0])
+    elif kind == mc.D_GAUSSIAN:
+        u1 = _uniform(model, state, patient_id, visit, slot)
+        u2 = _uniform(model, state, patient_id, visit, slot + 32)
+        z = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+        value = min(max(p[0] + p[1] * z, p[2]), p[3])
+    elif kind == mc.D_EXPONENTIAL:
+        value = -p[0] * math.log(1.0 - _uniform(model, state, patient_id, visit, slot))
+    else:  # TRIANGULAR on (min, mode, max)
+        u = _uniform(model, state, patient_id, visit, slot)
+        low, mode, high = p[0], p[1], p[2]
+        if high <= low:
+            value = low
+        elif u < (mode - low) / (high - low):
+            value = low + math.sqrt(u * (high - low) * (mode - low))
+        else:
+            value = high - math.sqrt((1.0 - u) * (high - low) * (high - mode))
+    if model.dist_round[dist] == 1:
+        value = math.copysign(math.floor(abs(value) + 0.5), value)
+    return value
+
+
+@njit(cache=True, nogil=True)
+def duration_seconds(model, dist, state, patient_id, visit):
+    if dist < 0:
+        return np.int64(0)
+    seconds = math.floor(sample(model, dist, state, patient_id, visit, 1) * model.dist_scale[dist])
+    return np.int64(max(seconds, 0.0))
+
+
+@njit(cache=True, nogil=True)
+def _compare(value, reference, operator):
+    if operator == mc.OP_EQ:
+        return value == reference
+    if operator == mc.OP_NE:
+        return value != reference
+    if operator == mc.OP_LT:
+        return value < reference
+    if operator == mc.OP_LE:
+        return value <= reference
+    if operator == mc.OP_GT:
+        return value > reference
+    return value >= reference
+
+
+@njit(cache=True, nogil=True)
+def _handle_is_active(handle, act_state, act_visit, n_active):
+    state = np.int64(handle) // mc.HANDLE_SCALE
+    visit = np.int64(handle) % mc.HANDLE_SCALE
+    for i in range(n_active):
+        if act_state[i] == state and act_visit[i] == visit:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def evaluate(
+    model,
+    condition,
+    t,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    attr_val,
+    attr_type,
+    active_count,
+    act_state,
+    act_visit,
+    n_active,
+    obs_val,
+    obs_time,
+    prior_time,
+    stack,
+):
+    """Run one condition program (postfix) and return its truth at time t."""
+    top = 0
+    n_entry = model.sizes[1]
+    for i in range(model.cond_start[condition], model.cond_start[condition + 1]):
+        op = model.ins_op[i]
+        a = model.ins_a[i]
+        operator = model.ins_operator[i]
+        n = model.ins_n[i]
+        x = model.ins_x[i]
+        if op == mc.C_TRUE:
+            result = True
+        elif op == mc.C_FALSE:
+            result = False
+        elif op == mc.C_AGE:
+            result = _compare(float(t - birth), x, operator)
+        elif op == mc.C_GENDER:
+            result = is_male == a
+        elif op == mc.C_RACE:
+            result = hispanic == 1 if a == 6 else race == a
+        elif op == mc.C_SES:
+            result = ses == a
+        elif op == mc.C_ATTRIBUTE:
+            kind = attr_type[a]
+            if operator == mc.OP_IS_NIL:
+                result = kind == mc.T_NIL
+            elif operator == mc.OP_NOT_NIL:
+                result = kind != mc.T_NIL
+            elif kind == mc.T_NIL:
+                result = False
+            elif kind != n:  # different kinds: only != holds
+                result = operator == mc.OP_NE
+            else:
+                result = _compare(attr_val[a], x, operator)
+        elif op == mc.C_ACTIVE_CODES:
+            result = False
+            for j in range(n):
+                if active_count[operator * n_entry + model.slot_list[a + j]] > 0:
+                    result = True
+                    break
+        elif op == mc.C_ACTIVE_ATTRIBUTE:
+            result = attr_type[a] == mc.T_HANDLE and _handle_is_active(
+                attr_val[a], act_state, act_visit, n_active
+            )
+        elif op == mc.C_OBSERVATION:
+            latest = NEVER
+            value = np.nan
+            for j in range(n):
+                slot = model.slot_list[a + j]
+                if obs_time[slot] > latest:
+                    latest = obs_time[slot]
+                    value = obs_val[slot]
+            is_nil = latest == NEVER or math.isnan(value)
+            if operator == mc.OP_IS_NIL:
+                result = is_nil
+            elif operator == mc.OP_NOT_NIL:
+                result = not is_nil
+            else:
+                result = not is_nil and _compare(value, x, operator)
+        elif op == mc.C_PRIOR_STATE:
+            entered = prior_time[a]
+            result = entered != NEVER and (x < 0.0 or float(entered) >= float(t) - x)
+        elif op == mc.C_TIME:
+            result = _compare(float(t), x, operator)
+        elif op == mc.C_AND:
+            result = True
+            for _ in range(n):
+                top -= 1
+                result = result and stack[top]
+        elif op == mc.C_OR:
+            result = False
+            for _ in range(n):
+                top -= 1
+                result = result or stack[top]
+        elif op == mc.C_NOT:
+            top -= 1
+            result = not stack[top]
+        else:  # AT LEAST a of n
+            count = 0
+            for _ in range(n):
+                top -= 1
+                if stack[top]:
+                    count += 1
+            result = count >= a
+        stack[top] = result
+        top += 1
+    return stack[top - 1]
+
+
+@njit(cache=True, nogil=True)
+def next_threshold(model, condition, t, birth):
+    """The next time after t at which an Age or Date part of the condition can flip."""
+    best = FOREVER
+    for i in range(model.cond_start[condition], model.cond_start[condition + 1]):
+        op = model.ins_op[i]
+        if op == mc.C_AGE or op == mc.C_TIME:
+            moment = np.int64(math.ceil(model.ins_x[i]))
+            if op == mc.C_AGE:
+                moment += birth
+            if model.ins_operator[i] == mc.OP_GT or model.ins_operator[i] == mc.OP_LE:
+                moment += 1
+            if t < moment < best:
+                best = moment
+    return best
+
+
+@njit(cache=True, nogil=True)
+def simulate_patient(
+    model,
+    p,
+    patient_id,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    death_time,
+    init_slots,
+    init_values,
+    init_types,
+    horizon,
+    window_start,
+    visits,
+    entered_at,
+    entries_now,
+    attr_val,
+    attr_type,
+    active_count,
+    act_state,
+    act_visit,
+    act_kind,
+    act_slot,
+    obs_val,
+    obs_time,
+    prior_time,
+    cur,
+    wake,
+    status,
+    resume,
+    enc_state,
+    enc_visit,
+    enc_owned,
+    call_stack,
+    depth,
+    stack,
+    out_patient,
+    out_time,
+    out_kind,
+    out_state,
+    out_visit,
+    out_sub,
+    out_value,
+    out_enc_state,
+    out_enc_visit,
+    out_reason,
+    base,
+    count,
+    capacity,
+):
+    """Simulate one patient's life; returns (events written, flags)."""
+    n_modules = model.module_initial.size
+    n_entry = model.sizes[1]
+    visits[:] = 0
+    entered_at[:] = NEVER
+    attr_type[:] = mc.T_NIL
+    attr_val[:] = 0.0
+    active_count[:] = 0
+    obs_time[:] = NEVER
+    obs_val[:] = np.nan
+    prior_time[:] = NEVER
+    for k in range(init_slots.size):
+        attr_type[init_slots[k]] = init_types[p, k]
+        attr_val[init_slots[k]] = init_values[p, k]
+    for m in range(n_modules):
+        cur[m] = model.module_initial[m]
+        wake[m] = birth
+        status[m] = mc.M_RUNNABLE
+        resume[m] = 0
+        enc_state[m] = -1
+        enc_visit[m] = -1
+        enc_owned[m] = 0
+        depth[m] = 0
+    n_active = 0
+    death_state = -1
+    death_visit = 0
+    death_enc_state = -1
+    death_enc_visit = -1
+    death_reason = -1
+    wellness_state = -1
+    wellness_visit = -1
+    wellness_time = NEVER
+    flags = 0
+
+    while True:
+        # The runnable (or guard-waiting) module with the earliest wake time, lowest index on ties.
+        m = -1
+        t = FOREVER
+        for k in range(n_modules):
+            if (status[k] == mc.M_RUNNABLE or status[k] == mc.M_GUARD) and wake[k] < t:
+                t = wake[k]
+                m = k
+        if m < 0 or t >= horizon or t >= death_time:
+            break
+        s = cur[m]
+        if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
+            condition = model.state_aux[s, 0]
+            if not evaluate(
+                model,
+                condition,
+                t,
+                birth,
+                is_male,
+                race,
+                hispanic,
+                ses,
+                attr_val,
+                attr_type,
+                active_count,
+                act_state,
+                act_visit,
+                n_active,
+                obs_val,
+                obs_time,
+                prior_time,
+                stack,
+            ):
+                wake[m] = next_threshold(model, condition, t, birth)
+                continue
+            status[m] = mc.M_RUNNABLE
+        # -- advance module m at time t until it blocks -------------------------------
+        entering = resume[m] == 0
+        resume[m] = 0
+        while True:
+            if entering:
+                if entered_at[s] == t:
+                    entries_now[s] += 1
+                else:
+                    entered_at[s] = t
+                    entries_now[s] = 1
+                if entries_now[s] > MAX_STEPS_PER_INSTANT:
+                    flags |= FLAG_LOOP
+                    status[m] = mc.M_DONE
+                    break
+                visit = visits[s]
+                visits[s] = visit + 1
+                if model.state_prior_slot[s] >= 0:
+                    prior_time[model.state_prior_slot[s]] = t
+                kind = model.state_kind[s]
+                aux = model.state_aux[s]
+                if kind == mc.S_TERMINAL:
+                    if depth[m] == 0:
+                        status[m] = mc.M_DONE
+                        break
+                    depth[m] -= 1
+                    s = call_stack[m, depth[m]]
+                    entering = False
+                    continue
+                elif kind == mc.S_CALL_SUBMODULE:
+                    if depth[m] >= MAX_DEPTH:
+                        flags |= FLAG_DEPTH
+                        status[m] = mc.M_DONE
+                        break
+                    call_stack[m, depth[m]] = s
+                    depth[m] += 1
+                    s = aux[0]
+                    continue
+                elif kind == mc.S_DELAY:
+                    pause = duration_seconds(model, aux[0], s, patient_id, visit)
+                    if pause > 0:
+                        cur[m] = s
+                        wake[m] = t + pause
+                        resume[m] = 1
+                        break
+                elif kind == mc.S_GUARD:
+                    if not evaluate(
+                        model,
+                        aux[0],
+                        t,
+                        birth,
+                        is_male,
+                        race,
+                        hispanic,
+                        ses,
+                        attr_val,
+                        attr_type,
+                        active_count,
+                        act_state,
+                        act_visit,
+                        n_active,
+                        obs_val,
+                        obs_time,
+                        prior_time,
+                        stack,
+                    ):
+                        cur[m] = s
+                        status[m] = mc.M_GUARD
+                        wake[m] = next_threshold(model, aux[0], t, birth)
+                        resume[m] = 1
+                        break
+                elif kind == mc.S_SET_ATTRIBUTE:
+                    slot = aux[0]
+                    source = aux[1]
+                    if source == mc.V_CONSTANT:
+                        attr_type[slot] = aux[3]
+                        attr_val[slot] = model.state_num[s]
+                    elif source == mc.V_ATTRIBUTE:
+                        attr_type[slot] = attr_type[aux[2]]
+                        attr_val[slot] = attr_val[aux[2]]
+                    elif source == mc.V_DISTRIBUTION:
+                        attr_type[slot] = mc.T_NUMBER
+                        attr_val[slot] = sample(model, aux[2], s, patient_id, visit, 2)
+                    else:
+                        attr_type[slot] = mc.T_NIL
+                        attr_val[slot] = 0.0
+                elif kind == mc.S_COUNTER:
+                    slot = aux[0]
+                    base_value = attr_val[slot] if attr_type[slot] == mc.T_NUMBER else 0.0
+                    attr_type[slot] = mc.T_NUMBER
+                    attr_val[slot] = base_value + model.state_num[s]
+                elif kind == mc.S_ENCOUNTER:
+                    if aux[0] == 1:
+                        if wellness_time == t:  # one started at this instant: join it
+                            enc_state[m] = wellness_state
+                            enc_visit[m] = wellness_visit
+                            enc_owned[m] = 0
+                        else:  # wait for the next one (joined where it starts, below)
+                            cur[m] = s
+                            status[m] = mc.M_WELLNESS
+                            wake[m] = FOREVER
+                            resume[m] = 1
+                            break
+                    else:
+                        enc_state[m] = s
+                        enc_visit[m] = visit
+                        enc_owned[m] = 1
+                        reason = _reason(model, aux[2], aux[3], visits, attr_val, attr_type)
+                        count = _emit(
+                            mc.E_ENCOUNTER_START,
+                            t,
+                            s,
+                            visit,
+                            0,
+                            np.nan,
+                            s,
+                            visit,
+                            reason,
+                            p,
+                            window_start,
+                            out_patient,
+                            out_time,
+                            out_kind,
+                            out_state,
+                            out_visit,
+                            out_sub,
+                            out_value,
+                            out_enc_state,
+                            out_enc_visit,
+                            out_reason,
+                            base,
+                            count,
+                            capacity,
+                        )
+                        if aux[1] == 0:  # class "wellness": waiting modules join it now
+                            wellness_state = s
+                            wellness_visit = visit
+                            wellness_time = t
+                            for k in range(n_modules):
+                                if status[k] == mc.M_WELLNESS:
+                                    status[k] = mc.M_RUNNABLE
+                                    wake[k] = t
+                                    enc_state[k] = s
+                                    enc_visit[k] = visit
+                                    enc_owned[k] = 0
+                elif kind == mc.S_ENCOUNTER_END:
+                    if enc_state[m] >= 0 and enc_owned[m] == 1:
+                        count = _emit(
+                            mc.E_ENCOUNTER_END,
+                            t,
+                            s,
+                            visit,
+                            0,
+                            np.nan,
+                            enc_state[m],
+                            enc_visit[m],
+                            -1,
+                            p,
+                            window_start,
+                            out_patient,
+                            out_time,
+                            out_kind,
+                            out_state,
+                            out_visit,
+                            out_sub,
+                            out_value,
+                            out_enc_state,
+                            out_enc_visit,
+                            out_reason,
+                            base,
+                            count,
+                            capacity,
+                        )
+                    enc_state[m] = -1
+                    enc_visit[m] = -1
+                    enc_owned[m] = 0
+                elif kind == mc.S_ENTRY_START:
+                    entry_kind = aux[0]
+                    if n_active < MAX_ACTIVE:
+                        act_state[n_active] = s
+                        act_visit[n_active] = visit
+                        act_kind[n_active] = entry_kind
+                        act_slot[n_active] = aux[1]
+                        n_active += 1
+                        active_count[entry_kind * n_entry + aux[1]] += 1
+                    else:
+                        flags |= FLAG_ACTIVE
+                    reason = _reason(model, aux[3], aux[4], visits, attr_val, attr_type)
+                    if aux[2] >= 0:
+                        attr_type[aux[2]] = mc.T_HANDLE
+                        attr_val[aux[2]] = float(s * mc.HANDLE_SCALE + visit)
+                    count = _emit(
+                        _START_EVENT[entry_kind],
+                        t,
+                        s,
+                        visit,
+                        0,
+                        np.nan,
+                        enc_state[m],
+                        enc_visit[m],
+                        reason,
+                        p,
+                        window_start,
+                        out_patient,
+                        out_time,
+                        out_kind,
+                        out_state,
+                        out_visit,
+                        out_sub,
+                        out_value,
+                        out_enc_state,
+                        out_enc_visit,
+                        out_reason,
+                        base,
+                        count,
+                        capacity,
+                    )
+                elif kind == mc.S_ENTRY_END:
+                    entry_kind = aux[0]
+                    selector = aux[1]
+                    target = -1
+                    target_visit = -1
+                    if selector == mc.END_BY_ATTRIBUTE:
+                        if attr_type[aux[2]] == mc.T_HANDLE:
+                            handle = np.int64(attr_val[aux[2]])
+                            target = handle // mc.HANDLE_SCALE
+                            target_visit = handle % mc.HANDLE_SCALE
+                    i = 0
+                    while i < n_active:
+                        ends = False
+                        if act_kind[i] == entry_kind:
+                            if selector == mc.END_BY_ATTRIBUTE:
+                                ends = act_state[i] == target and act_visit[i] == target_visit
+                            elif selector == mc.END_BY_STATE:
+                                ends = act_state[i] == aux[2]
+                            else:
+                                for j in range(aux[3]):
+                                    if model.slot_list[aux[2] + j] == act_slot[i]:
+                                        ends = True
+                        if not ends:
+                            i += 1
+                            continue
+                        count = _emit(
+                            _END_EVENT[entry_kind],
+                            t,
+                            s,
+                            visit,
+                            0,
+                            np.nan,
+                            act_state[i],
+                            act_visit[i],
+                            -1,
+                            p,
+                            window_start,
+                            out_patient,
+                            out_time,
+                            out_kind,
+                            out_state,
+                            out_visit,
+                            out_sub,
+                            out_value,
+                            out_enc_state,
+                            out_enc_visit,
+                            out_reason,
+                            base,
+                            count,
+                            capacity,
+                        )
+                        active_count[act_kind[i] * n_entry + act_slot[i]] -= 1
+                        for j in range(i, n_active - 1):
+                            act_state[j] = act_state[j + 1]
+                            act_visit[j] = act_visit[j + 1]
+                            act_kind[j] = act_kind[j + 1]
+                            act_slot[j] = act_slot[j + 1]
+                        n_active -= 1
+                elif kind == mc.S_OBSERVATION:
+                    if aux[2] == 1:
+                        count = _emit(
+                            mc.E_REPORT,
+                            t,
+                            s,
+                            visit,
+                            0,
+                            np.nan,
+                            enc_state[m],
+                            enc_visit[m],
+                            -1,
+                            p,
+                            window_start,
+                            out_patient,
+                            out_time,
+                            out_kind,
+                            out_state,
+                            out_visit,
+                            out_sub,
+                            out_value,
+                            out_enc_state,
+                            out_enc_visit,
+                            out_reason,
+                            base,
+                            count,
+                            capacity,
+                        )
+                    for v in range(aux[0], aux[1]):
+                        source = model.value_source[v]
+                        value = np.nan
+                        if source == mc.V_DISTRIBUTION:
+                            value = sample(
+                                model,
+                                model.value_arg[v],
+                                s,
+                                patient_id,
+                                visit,
+                                model.value_rng_slot[v],
+                            )
+                        elif source == mc.V_ATTRIBUTE:
+                            if attr_type[model.value_arg[v]] == mc.T_NUMBER:
+                                value = attr_val[model.value_arg[v]]
+                        elif source == mc.V_CONSTANT:
+                            value = model.value_const[v]
+                        # The latest recording wins; one without a number makes it nil.
+                        if model.value_obs_slot[v] >= 0:
+                            obs_val[model.value_obs_slot[v]] = value
+                            obs_time[model.value_obs_slot[v]] = t
+                        vital = model.value_vital_attr[v]
+                        if vital >= 0:
+                            attr_type[vital] = mc.T_NIL if math.isnan(value) else mc.T_NUMBER
+                            attr_val[vital] = 0.0 if math.isnan(value) else value
+                        count = _emit(
+                            mc.E_OBSERVATION,
+                            t,
+                            s,
+                            visit,
+                            v - aux[0],
+                            value,
+                            enc_state[m],
+                            enc_visit[m],
+                            -1,
+                            p,
+                            window_start,
+                            out_patient,
+                            out_time,
+                            out_kind,
+                            out_state,
+                            out_visit,
+                            out_sub,
+                            out_value,
+                            out_enc_state,
+                            out_enc_visit,
+                            out_reason,
+                            base,
+                            count,
+                            capacity,
+                        )
+                elif kind == mc.S_PROCEDURE:
+                    took = np.nan
+                    if aux[0] >= 0:
+                        took = float(duration_seconds(model, aux[0], s, patient_id, visit))
+                    reason = _reason(model, aux[1], aux[2], visits, attr_val, attr_type)
+                    if aux[3] >= 0:
+                        attr_type[aux[3]] = mc.T_HANDLE
+                        attr_val[aux[3]] = float(s * mc.HANDLE_SCALE + visit)
+                    count = _emit(
+                        mc.E_PROCEDURE,
+                        t,
+                        s,
+                        visit,
+                        0,
+                        took,
+                        enc_state[m],
+                        enc_visit[m],
+                        reason,
+                        p,
+                        window_start,
+                        out_patient,
+                        out_time,
+                        out_kind,
+                        out_state,
+                        out_visit,
+                        out_sub,
+                        out_value,
+                        out_enc_state,
+                        out_enc_visit,
+                        out_reason,
+                        base,
+                        count,
+                        capacity,
+                    )
+                elif kind == mc.S_IMMUNIZATION:
+                    count = _emit(
+                        mc.E_IMMUNIZATION,
+                        t,
+                        s,
+                        visit,
+                        0,
+                        np.nan,
+                        enc_state[m],
+                        enc_visit[m],
+                        -1,
+                        p,
+                        window_start,
+                        out_patient,
+                        out_time,
+                        out_kind,
+                        out_state,
+                        out_visit,
+                        out_sub,
+                        out_value,
+                        out_enc_state,
+                        out_enc_visit,
+                        out_reason,
+                        base,
+                        count,
+                        capacity,
+                    )
+                elif kind == mc.S_DEATH:
+                    dies_at = t + duration_seconds(model, aux[0], s, patient_id, visit)
+                    if dies_at < death_time:
+                        death_time = dies_at
+                        death_state = s
+                        death_visit = visit
+                        death_enc_state = enc_state[m]
+                        death_enc_visit = enc_visit[m]
+                        death_reason = _reason(model, aux[1], aux[2], visits, attr_val, attr_type)
+                    if death_time <= t:
+                        status[m] = mc.M_DONE
+                        break
+            # -- leave state s by its transition -------------------------------------------
+            entering = True
+            nxt = _choose(
+                model,
+                s,
+                visits[s] - 1,
+                t,
+                patient_id,
+                birth,
+                is_male,
+                race,
+                hispanic,
+                ses,
+                attr_val,
+                attr_type,
+                active_count,
+                act_state,
+                act_visit,
+                n_active,
+                obs_val,
+                obs_time,
+                prior_time,
+                stack,
+            )
+            if nxt < 0:
+                status[m] = mc.M_DONE
+                break
+            s = nxt
+        if death_time <= t:
+            break
+        # Guards re-test whenever something they read may have changed.
+        for k in range(n_modules):
+            if status[k] == mc.M_GUARD:
+                if evaluate(
+                    model,
+                    model.state_aux[cur[k], 0],
+                    t,
+                    birth,
+                    is_male,
+                    race,
+                    hispanic,
+                    ses,
+                    attr_val,
+                    attr_type,
+                    active_count,
+                    act_state,
+                    act_visit,
+                    n_active,
+                    obs_val,
+                    obs_time,
+                    prior_time,
+                    stack,
+                ):
+                    status[k] = mc.M_RUNNABLE
+                    wake[k] = t
+    if death_time < horizon:
+        count = _emit(
+            mc.E_DEATH,
+            death_time,
+            death_state,
+            death_visit,
+            0,
+            np.nan,
+            death_enc_state,
+            death_enc_visit,
+            death_reason,
+            p,
+            window_start,
+            out_patient,
+            out_time,
+            out_kind,
+            out_state,
+            out_visit,
+            out_sub,
+            out_value,
+            out_enc_state,
+            out_enc_visit,
+            out_reason,
+            base,
+            count,
+            capacity,
+        )
+    return count, flags
+
+
+@njit(cache=True, nogil=True)
+def _reason(model, attribute, state, visits, attr_val, attr_type):
+    """The ConditionOnset state of a `reason`: an attribute's condition handle first,
+    then the named ConditionOnset state if entered (SEMANTICS.md); -1 for none."""
+    if attribute >= 0 and attr_type[attribute] == mc.T_HANDLE:
+        held = np.int64(attr_val[attribute]) // mc.HANDLE_SCALE
+        if (
+            model.state_kind[held] == mc.S_ENTRY_START
+            and model.state_aux[held, 0] == mc.ENTRY_CONDITION
+        ):
+            return held
+    if state >= 0 and visits[state] > 0:
+        return state
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _choose(
+    model,
+    s,
+    visit,
+    t,
+    patient_id,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    attr_val,
+    attr_type,
+    active_count,
+    act_state,
+    act_visit,
+    n_active,
+    obs_val,
+    obs_time,
+    prior_time,
+    stack,
+):
+    """The next state after s (SEMANTICS.md, Transitions); -1 when no option holds."""
+    first_branch = model.branch_start[s]
+    last_branch = model.branch_start[s + 1]
+    if first_branch == last_branch:
+        return -1
+    chosen = last_branch - 1  # no option holds: the last one is the fallback
+    for b in range(first_branch, last_branch):
+        condition = model.branch_cond[b]
+        if condition < 0 or evaluate(
+            model,
+            condition,
+            t,
+            birth,
+            is_male,
+            race,
+            hispanic,
+            ses,
+            attr_val,
+            attr_type,
+            active_count,
+            act_state,
+            act_visit,
+            n_active,
+            obs_val,
+            obs_time,
+            prior_time,
+            stack,
+        ):
+            chosen = b
+            break
+    for b in range(chosen, chosen + 1):
+        first = model.choice_start[b]
+        last = model.choice_start[b + 1]
+        if last - first == 1 and model.choice_prob_attr[first] < 0:
+            return model.choice_target[first]
+        u = _uniform(model, s, patient_id, visit, 0)
+        cumulative = 0.0
+        for c in range(first, last):
+            probability = model.choice_prob[c]
+            attribute = model.choice_prob_attr[c]
+            if attribute >= 0 and attr_type[attribute] == mc.T_NUMBER:
+                probability = attr_val[attribute]
+            cumulative += probability
+            if u < cumulative:
+                return model.choice_target[c]
+        return model.choice_target[last - 1]
+    return -1  # unreachable: the loop above runs once
+
+
+@njit(cache=True, nogil=True)
+def _emit(
+    kind,
+    t,
+    state,
+    visit,
+    sub,
+    value,
+    enc_state,
+    enc_visit,
+    reason,
+    p,
+    window_start,
+    out_patient,
+    out_time,
+    out_kind,
+    out_state,
+    out_visit,
+    out_sub,
+    out_value,
+    out_enc_state,
+    out_enc_visit,
+    out_reason,
+    base,
+    count,
+    capacity,
+):
+    """Append one event to this block's slice; point events before the window are dropped."""
+    point_event = (
+        kind == mc.E_ENCOUNTER_START
+        or kind == mc.E_PROCEDURE
+        or kind == mc.E_OBSERVATION
+        or kind == mc.E_REPORT
+        or kind == mc.E_IMMUNIZATION
+    )
+    if point_event and t < window_start:
+        return count
+    if count >= capacity:
+        return capacity + 1  # overflow: the caller retries with more room
+    i = base + count
+    out_patient[i] = p
+    out_time[i] = t
+    out_kind[i] = kind
+    out_state[i] = state
+    out_visit[i] = visit
+    out_sub[i] = sub
+    out_value[i] = value
+    out_enc_state[i] = enc_state
+    out_enc_visit[i] = enc_visit
+    out_reason[i] = reason
+    return count + 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def simulate_cohort(
+    model,
+    patient_ids,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    death_time,
+    init_slots,
+    init_values,
+    init_types,
+    horizon,
+    window_start,
+    block_size,
+    capacity,
+    out_patient,
+    out_time,
+    out_kind,
+    out_state,
+    out_visit,
+    out_sub,
+    out_value,
+    out_enc_state,
+    out_enc_visit,
+    out_reason,
+    out_count,
+    out_flags,
+):
+    """Simulate every patient; block b writes events [b*capacity, b*capacity + out_count[b])."""
+    n = patient_ids.size
+    n_blocks = (n + block_size - 1) // block_size
+    n_states = model.state_kind.size
+    n_attrs = model.sizes[0]
+    n_entry = model.sizes[1]
+    n_obs = model.sizes[2]
+    n_prior = model.sizes[3]
+    n_modules = model.module_initial.size
+    for b in prange(n_blocks):
+        visits = np.zeros(n_states, dtype=np.int32)
+        entered_at = np.zeros(n_states, dtype=np.int64)
+        entries_now = np.zeros(n_states, dtype=np.int32)
+        attr_val = np.zeros(n_attrs, dtype=np.float64)
+        attr_type = np.zeros(n_attrs, dtype=np.int8)
+        active_count = np.zeros(N_ENTRY_KINDS * n_entry, dtype=np.int32)
+        act_state = np.zeros(MAX_ACTIVE, dtype=np.int64)
+        act_visit = np.zeros(MAX_ACTIVE, dtype=np.int64)
+        act_kind = np.zeros(MAX_ACTIVE, dtype=np.int32)
+        act_slot = np.zeros(MAX_ACTIVE, dtype=np.int32)
+        obs_val = np.zeros(n_obs, dtype=np.float64)
+        obs_time = np.zeros(n_obs, dtype=np.int64)
+        prior_time = np.zeros(n_prior, dtype=np.int64)
+        cur = np.zeros(n_modules, dtype=np.int64)
+        wake = np.zeros(n_modules, dtype=np.int64)
+        status = np.zeros(n_modules, dtype=np.int8)
+        resume = np.zeros(n_modules, dtype=np.int8)
+        enc_state = np.zeros(n_modules, dtype=np.int64)
+        enc_visit = np.zeros(n_modules, dtype=np.int64)
+        enc_owned = np.zeros(n_modules, dtype=np.int8)
+        call_stack = np.zeros((n_modules, MAX_DEPTH), dtype=np.int64)
+        depth = np.zeros(n_modules, dtype=np.int64)
+        stack = np.zeros(STACK_SIZE, dtype=np.bool_)
+        base = b * capacity
+        count = 0
+        flags = 0
+        for p in range(b * block_size, min(n, (b + 1) * block_size)):
+            count, patient_flags = simulate_patient(
+                model,
+                p,
+                patient_ids[p],
+                birth[p],
+                is_male[p],
+                race[p],
+                hispanic[p],
+                ses[p],
+                death_time[p],
+                init_slots,
+                init_values,
+                init_types,
+                horizon,
+                window_start,
+                visits,
+                entered_at,
+                entries_now,
+                attr_val,
+                attr_type,
+                active_count,
+                act_state,
+                act_visit,
+                act_kind,
+                act_slot,
+                obs_val,
+                obs_time,
+                prior_time,
+                cur,
+                wake,
+                status,
+                resume,
+                enc_state,
+                enc_visit,
+                enc_owned,
+                call_stack,
+                depth,
+                stack,
+                out_patient,
+                out_time,
+                out_kind,
+                out_state,
+                out_visit,
+                out_sub,
+                out_value,
+                out_enc_state,
+                out_enc_visit,
+                out_reason,
+                base,
+                count,
+                capacity,
+            )
+            flags |= patient_flags
+            if count > capacity:
+                flags |= FLAG_OVERFLOW
+                count = capacity
+                break
+        out_count[b] = count
+        out_flags[b] = flags

@@ -1,0 +1,111 @@
+"""Integer codes shared by the module compiler (engine/) and the state-machine kernel.
+
+Plain module-level ints so Numba freezes them as compile-time constants.
+"""
+
+# State kinds.
+S_INITIAL = 0
+S_TERMINAL = 1
+S_SIMPLE = 2
+S_GUARD = 3
+S_DELAY = 4
+S_SET_ATTRIBUTE = 5
+S_COUNTER = 6
+S_CALL_SUBMODULE = 7
+S_ENCOUNTER = 8
+S_ENCOUNTER_END = 9
+S_ENTRY_START = 10  # ConditionOnset, AllergyOnset, MedicationOrder, CarePlanStart, Device
+S_ENTRY_END = 11  # ConditionEnd, MedicationEnd, CarePlanEnd, DeviceEnd
+S_OBSERVATION = 12  # Observation, MultiObservation, DiagnosticReport
+S_PROCEDURE = 13
+S_IMMUNIZATION = 14
+S_SYMPTOM = 15
+S_DEATH = 16
+
+# Entry kinds (what an S_ENTRY_START starts and an S_ENTRY_END ends).
+ENTRY_CONDITION = 0
+ENTRY_ALLERGY = 1
+ENTRY_MEDICATION = 2
+ENTRY_CAREPLAN = 3
+ENTRY_DEVICE = 4
+
+# Event kinds, in the order of the names in engine/events.py EVENT_KINDS.
+E_ENCOUNTER_START = 0
+E_ENCOUNTER_END = 1
+E_CONDITION_ONSET = 2
+E_CONDITION_END = 3
+E_ALLERGY_ONSET = 4
+E_ALLERGY_END = 5
+E_MEDICATION_START = 6
+E_MEDICATION_END = 7
+E_CAREPLAN_START = 8
+E_CAREPLAN_END = 9
+E_PROCEDURE = 10
+E_OBSERVATION = 11
+E_REPORT = 12
+E_IMMUNIZATION = 13
+E_DEVICE_START = 14
+E_DEVICE_END = 15
+E_DEATH = 16
+
+# Distribution kinds (durations and values).
+D_NONE = 0
+D_EXACT = 1
+D_UNIFORM = 2
+D_GAUSSIAN = 3
+D_EXPONENTIAL = 4
+D_TRIANGULAR = 5
+
+# Value sources of an observation or SetAttribute.
+V_NONE = 0  # nil / no numeric value (value_code observations)
+V_DISTRIBUTION = 1
+V_ATTRIBUTE = 2  # copy an attribute (also vital signs)
+V_CONSTANT = 3  # a constant number or interned string
+
+# Attribute value types.
+T_NIL = 0
+T_NUMBER = 1
+T_TEXT = 2  # interned string id in the value
+T_HANDLE = 3  # an entry handle: state * HANDLE_SCALE + visit
+T_BOOL = 4  # 1.0 or 0.0; equal only to booleans
+
+HANDLE_SCALE = 1 << 24
+
+# Condition instruction opcodes (postfix programs).
+C_TRUE = 0
+C_FALSE = 1
+C_AGE = 2  # (t - birth) op x
+C_GENDER = 3  # is_male == a
+C_RACE = 4  # race == a (a == 6: hispanic ethnicity)
+C_SES = 5  # ses category == a
+C_ATTRIBUTE = 6  # attribute a op (type b2, value x)
+C_ACTIVE_CODES = 7  # any active entry of kind b2 with a code slot in list [a, a + n)
+C_ACTIVE_ATTRIBUTE = 8  # entry held by attribute a is active
+C_OBSERVATION = 9  # most recent value among obs slots in list [a, a + n) op x
+C_PRIOR_STATE = 10  # prior-state slot a entered (within x seconds when x >= 0)
+C_TIME = 11  # t op x (Date conditions compile to this)
+C_AND = 12  # pops n, pushes all
+C_OR = 13  # pops n, pushes any
+C_NOT = 14
+C_AT_LEAST = 15  # pops n, pushes count >= a
+
+# Comparison operators.
+OP_EQ = 0
+OP_NE = 1
+OP_LT = 2
+OP_LE = 3
+OP_GT = 4
+OP_GE = 5
+OP_IS_NIL = 6
+OP_NOT_NIL = 7
+
+# Module status.
+M_RUNNABLE = 0
+M_GUARD = 1
+M_WELLNESS = 2
+M_DONE = 3
+
+# End-entry selectors.
+END_BY_ATTRIBUTE = 0
+END_BY_STATE = 1
+END_BY_CODES = 2
