@@ -22,9 +22,10 @@ from .compile import CompiledModel
 from .patient_inputs import build_inputs
 from .simulate import run_kernel
 
-# Patients per kernel call inside a chunk: bounds the event buffers (about 40 bytes an
-# event) independently of --chunk-size, which only sets the unit of output work.
-KERNEL_BATCH = 16_384
+# With clinical modules a chunk holds tens of rows per patient (events, then Arrow
+# tables, then CSV text), so work units are capped at this many patients whatever
+# --chunk-size says; output never depends on the split.
+MODULE_CHUNK_CAP = 16_384
 
 
 @dataclass
@@ -62,30 +63,21 @@ def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, dict[str, pa
     simulation = job.simulation
     assert simulation is not None
     reference_time = (job.reference_date - UNIX_EPOCH).days * 86400
-    parts: dict[str, list[pa.Table]] = {}
-    deaths = []
-    kernel_seconds = 0.0
-    for lo in range(job.lo, job.hi, KERNEL_BATCH):
-        hi = min(job.hi, lo + KERNEL_BATCH)
-        batch = patients.slice(lo - job.lo, hi - lo)
-        inputs = build_inputs(simulation.model, batch, job.seed, lo, hi)
-        started = time.perf_counter()
-        events, _flags, used = run_kernel(
-            simulation.model,
-            inputs,
-            reference_time,
-            simulation.tables.window_start,
-            simulation.events_per_patient,
-        )
-        kernel_seconds += time.perf_counter() - started
-        simulation.events_per_patient = max(simulation.events_per_patient, used)
-        built = simulation.tables.build(events, ChunkPatients(inputs.patient_ids, batch["Id"]))
-        for name, table in built.items():
-            parts.setdefault(name, []).append(table)
-        deaths.append(death_dates(events, hi - lo))
-    death = pa.chunked_array(deaths, type=pa.date32())
+    inputs = build_inputs(simulation.model, patients, job.seed, job.lo, job.hi)
+    started = time.perf_counter()
+    events, _flags, used = run_kernel(
+        simulation.model,
+        inputs,
+        reference_time,
+        simulation.tables.window_start,
+        simulation.events_per_patient,
+    )
+    kernel_seconds = time.perf_counter() - started
+    simulation.events_per_patient = max(simulation.events_per_patient, used)
+    clinical = simulation.tables.build(events, ChunkPatients(inputs.patient_ids, patients["Id"]))
+    death = death_dates(events, job.hi - job.lo)
     patients = patients.set_column(patients.schema.get_field_index("DEATHDATE"), "DEATHDATE", death)
-    return patients, {name: pa.concat_tables(p) for name, p in parts.items()}, kernel_seconds
+    return patients, clinical, kernel_seconds
 
 
 def run_chunk(job: ChunkJob) -> ChunkResult:

@@ -77,6 +77,7 @@ class KernelModel(NamedTuple):
     state_aux: np.ndarray  # int32[S, AUX_WIDTH]
     state_num: np.ndarray  # float64[S]
     state_prior_slot: np.ndarray  # int32[S]
+    direct_target: np.ndarray  # int32[S]: the target of a plain direct transition, else -1
     branch_start: np.ndarray  # int32[S + 1]
     branch_cond: np.ndarray  # int32[B]
     choice_start: np.ndarray  # int32[B + 1]
@@ -375,6 +376,15 @@ def compile_modules(
         state_aux=aux,
         state_num=num,
         state_prior_slot=prior,
+        direct_target=np.array(
+            [
+                b[0][1][0][0]
+                if len(b) == 1 and b[0][0] < 0 and len(b[0][1]) == 1 and b[0][1][0][2] < 0
+                else -1
+                for b in branches
+            ],
+            dtype=np.int32,
+        ),
         branch_start=branch_start,
         branch_cond=np.array(branch_cond, dtype=np.int32),
         choice_start=np.array(choice_start, dtype=np.int32),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cohortforge.scenarios.loader import Scenario, ScenarioError, load_scenario
 
-from .chunk import ChunkJob, ChunkResult, run_chunk
+from .chunk import MODULE_CHUNK_CAP, ChunkJob, ChunkResult, run_chunk
 from .config import RunConfig
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
@@ -80,9 +80,13 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     years_of_history = config.years_of_history or scenario.years_of_history
     simulation = prepare_simulation(library, modules, config.seed, reference_date, years_of_history)
     seconds = {"compile": time.perf_counter() - started}
+    cap = config.chunk_size if simulation is None else min(config.chunk_size, MODULE_CHUNK_CAP)
     jobs = [
-        ChunkJob(scenario, config.seed, lo, hi, reference_date, config.formats, simulation)
-        for lo, hi in config.chunks()
+        ChunkJob(
+            scenario, config.seed, lo, min(lo + cap, hi), reference_date, config.formats, simulation
+        )
+        for chunk_lo, hi in config.chunks()
+        for lo in range(chunk_lo, hi, cap)
     ]
     workers = min(config.workers, len(jobs))
     output = OutputDir(config.output_dir, config.overwrite)

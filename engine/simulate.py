@@ -109,18 +109,9 @@ def run_kernel(
     while True:
         capacity = int(estimate * BLOCK_SIZE * 1.25) + 64
         total = capacity * n_blocks
-        buffers = {
-            "patient": np.empty(total, np.int32),
-            "time": np.empty(total, np.int64),
-            "kind": np.empty(total, np.int8),
-            "state": np.empty(total, np.int32),
-            "visit": np.empty(total, np.int32),
-            "sub": np.empty(total, np.int16),
-            "value": np.empty(total, np.float64),
-            "enc_state": np.empty(total, np.int32),
-            "enc_visit": np.empty(total, np.int32),
-            "reason": np.empty(total, np.int32),
-        }
+        out_i32 = np.empty((total, 8), np.int32)
+        out_time = np.empty(total, np.int64)
+        out_value = np.empty(total, np.float64)
         counts = np.zeros(n_blocks, np.int64)
         flags = np.zeros(n_blocks, np.int64)
         with _KERNEL_LOCK:
@@ -140,7 +131,9 @@ def run_kernel(
                 np.int64(window_start),
                 BLOCK_SIZE,
                 capacity,
-                *buffers.values(),
+                out_i32,
+                out_time,
+                out_value,
                 counts,
                 flags,
             )
@@ -153,5 +146,17 @@ def run_kernel(
     starts = np.arange(n_blocks, dtype=np.int64) * capacity
     offsets = np.cumsum(counts) - counts
     keep = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - offsets, counts)
-    events = {name: column[keep] for name, column in buffers.items()}
+    kept = out_i32[keep]
+    events = {
+        "patient": kept[:, 0],
+        "time": out_time[keep],
+        "kind": kept[:, 1].astype(np.int8),
+        "state": kept[:, 2],
+        "visit": kept[:, 3],
+        "sub": kept[:, 4].astype(np.int16),
+        "value": out_value[keep],
+        "enc_state": kept[:, 5],
+        "enc_visit": kept[:, 6],
+        "reason": kept[:, 7],
+    }
     return events, int(np.bitwise_or.reduce(flags)), estimate

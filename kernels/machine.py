@@ -48,29 +48,29 @@ N_ENTRY_KINDS = 5
 
 
 @njit(cache=True, nogil=True)
-def _uniform(model, state, patient_id, visit, slot):
+def _uniform(state_key, state, patient_id, visit, slot):
     counter = np.uint64(visit) * np.uint64(64) + np.uint64(slot)
-    return random_uniform(model.state_key[state], patient_id, counter)
+    return random_uniform(state_key[state], patient_id, counter)
 
 
 @njit(cache=True, nogil=True)
-def sample(model, dist, state, patient_id, visit, slot):
+def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_id, visit, slot):
     """A draw from distribution `dist` (SEMANTICS.md, Randomness), in its own units."""
-    kind = model.dist_kind[dist]
-    p = model.dist_params[dist]
+    kind = dist_kind[dist]
+    p = dist_params[dist]
     if kind == mc.D_EXACT:
         value = p[0]
     elif kind == mc.D_UNIFORM:
-        value = p[0] + _uniform(model, state, patient_id, visit, slot) * (p[1] - p[0])
+        value = p[0] + _uniform(state_key, state, patient_id, visit, slot) * (p[1] - p[0])
     elif kind == mc.D_GAUSSIAN:
-        u1 = _uniform(model, state, patient_id, visit, slot)
-        u2 = _uniform(model, state, patient_id, visit, slot + 32)
+        u1 = _uniform(state_key, state, patient_id, visit, slot)
+        u2 = _uniform(state_key, state, patient_id, visit, slot + 32)
         z = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
         value = min(max(p[0] + p[1] * z, p[2]), p[3])
     elif kind == mc.D_EXPONENTIAL:
-        value = -p[0] * math.log(1.0 - _uniform(model, state, patient_id, visit, slot))
+        value = -p[0] * math.log(1.0 - _uniform(state_key, state, patient_id, visit, slot))
     else:  # TRIANGULAR on (min, mode, max)
-        u = _uniform(model, state, patient_id, visit, slot)
+        u = _uniform(state_key, state, patient_id, visit, slot)
         low, mode, high = p[0], p[1], p[2]
         if high <= low:
             value = low
@@ -78,16 +78,19 @@ def sample(model, dist, state, patient_id, visit, slot):
             value = low + math.sqrt(u * (high - low) * (mode - low))
         else:
             value = high - math.sqrt((1.0 - u) * (high - low) * (high - mode))
-    if model.dist_round[dist] == 1:
+    if dist_round[dist] == 1:
         value = math.copysign(math.floor(abs(value) + 0.5), value)
     return value
 
 
 @njit(cache=True, nogil=True)
-def duration_seconds(model, dist, state, patient_id, visit):
+def duration_seconds(
+    dist_kind, dist_params, dist_round, dist_scale, state_key, dist, state, patient_id, visit
+):
     if dist < 0:
         return np.int64(0)
-    seconds = math.floor(sample(model, dist, state, patient_id, visit, 1) * model.dist_scale[dist])
+    value = sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_id, visit, 1)
+    seconds = math.floor(value * dist_scale[dist])
     return np.int64(max(seconds, 0.0))
 
 
@@ -116,8 +119,7 @@ def _handle_is_active(handle, act_state, act_visit, n_active):
     return False
 
 
-@njit(cache=True, nogil=True)
-def evaluate(
+def _evaluate(
     model,
     condition,
     t,
@@ -225,6 +227,13 @@ def evaluate(
     return stack[top - 1]
 
 
+# One condition program evaluator, compiled twice: out of line for the guard call sites,
+# and inlined into _choose, where conditional transitions test option after option and
+# each out-of-line call would pay for its long argument list.
+evaluate = njit(cache=True, nogil=True)(_evaluate)
+_evaluate_inline = njit(cache=True, nogil=True, inline="always")(_evaluate)
+
+
 @njit(cache=True, nogil=True)
 def next_threshold(model, condition, t, birth):
     """The next time after t at which an Age or Date part of the condition can flip."""
@@ -281,23 +290,36 @@ def simulate_patient(
     call_stack,
     depth,
     stack,
-    out_patient,
+    out_i32,
     out_time,
-    out_kind,
-    out_state,
-    out_visit,
-    out_sub,
     out_value,
-    out_enc_state,
-    out_enc_visit,
-    out_reason,
     base,
     count,
     capacity,
 ):
     """Simulate one patient's life; returns (events written, flags)."""
-    n_modules = model.module_initial.size
-    n_entry = model.sizes[1]
+    # Bound once: reading a field of the model tuple in the hot loop costs refcounts.
+    model_direct_target = model.direct_target
+    model_dist_kind = model.dist_kind
+    model_dist_params = model.dist_params
+    model_dist_round = model.dist_round
+    model_dist_scale = model.dist_scale
+    model_state_key = model.state_key
+    model_module_initial = model.module_initial
+    model_sizes = model.sizes
+    model_slot_list = model.slot_list
+    model_state_aux = model.state_aux
+    model_state_kind = model.state_kind
+    model_state_num = model.state_num
+    model_state_prior_slot = model.state_prior_slot
+    model_value_arg = model.value_arg
+    model_value_const = model.value_const
+    model_value_obs_slot = model.value_obs_slot
+    model_value_rng_slot = model.value_rng_slot
+    model_value_source = model.value_source
+    model_value_vital_attr = model.value_vital_attr
+    n_modules = model_module_initial.size
+    n_entry = model_sizes[1]
     visits[:] = 0
     entered_at[:] = NEVER
     attr_type[:] = mc.T_NIL
@@ -310,7 +332,7 @@ def simulate_patient(
         attr_type[init_slots[k]] = init_types[p, k]
         attr_val[init_slots[k]] = init_values[p, k]
     for m in range(n_modules):
-        cur[m] = model.module_initial[m]
+        cur[m] = model_module_initial[m]
         wake[m] = birth
         status[m] = mc.M_RUNNABLE
         resume[m] = 0
@@ -341,7 +363,7 @@ def simulate_patient(
             break
         s = cur[m]
         if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
-            condition = model.state_aux[s, 0]
+            condition = model_state_aux[s, 0]
             if not evaluate(
                 model,
                 condition,
@@ -381,10 +403,10 @@ def simulate_patient(
                     break
                 visit = visits[s]
                 visits[s] = visit + 1
-                if model.state_prior_slot[s] >= 0:
-                    prior_time[model.state_prior_slot[s]] = t
-                kind = model.state_kind[s]
-                aux = model.state_aux[s]
+                if model_state_prior_slot[s] >= 0:
+                    prior_time[model_state_prior_slot[s]] = t
+                kind = model_state_kind[s]
+                aux = model_state_aux[s]
                 if kind == mc.S_TERMINAL:
                     if depth[m] == 0:
                         status[m] = mc.M_DONE
@@ -403,7 +425,17 @@ def simulate_patient(
                     s = aux[0]
                     continue
                 elif kind == mc.S_DELAY:
-                    pause = duration_seconds(model, aux[0], s, patient_id, visit)
+                    pause = duration_seconds(
+                        model_dist_kind,
+                        model_dist_params,
+                        model_dist_round,
+                        model_dist_scale,
+                        model_state_key,
+                        aux[0],
+                        s,
+                        patient_id,
+                        visit,
+                    )
                     if pause > 0:
                         cur[m] = s
                         wake[m] = t + pause
@@ -440,13 +472,23 @@ def simulate_patient(
                     source = aux[1]
                     if source == mc.V_CONSTANT:
                         attr_type[slot] = aux[3]
-                        attr_val[slot] = model.state_num[s]
+                        attr_val[slot] = model_state_num[s]
                     elif source == mc.V_ATTRIBUTE:
                         attr_type[slot] = attr_type[aux[2]]
                         attr_val[slot] = attr_val[aux[2]]
                     elif source == mc.V_DISTRIBUTION:
                         attr_type[slot] = mc.T_NUMBER
-                        attr_val[slot] = sample(model, aux[2], s, patient_id, visit, 2)
+                        attr_val[slot] = sample(
+                            model_dist_kind,
+                            model_dist_params,
+                            model_dist_round,
+                            model_state_key,
+                            aux[2],
+                            s,
+                            patient_id,
+                            visit,
+                            2,
+                        )
                     else:
                         attr_type[slot] = mc.T_NIL
                         attr_val[slot] = 0.0
@@ -454,7 +496,7 @@ def simulate_patient(
                     slot = aux[0]
                     base_value = attr_val[slot] if attr_type[slot] == mc.T_NUMBER else 0.0
                     attr_type[slot] = mc.T_NUMBER
-                    attr_val[slot] = base_value + model.state_num[s]
+                    attr_val[slot] = base_value + model_state_num[s]
                 elif kind == mc.S_ENCOUNTER:
                     if aux[0] == 1:
                         if wellness_time == t:  # one started at this instant: join it
@@ -484,16 +526,9 @@ def simulate_patient(
                             reason,
                             p,
                             window_start,
-                            out_patient,
+                            out_i32,
                             out_time,
-                            out_kind,
-                            out_state,
-                            out_visit,
-                            out_sub,
                             out_value,
-                            out_enc_state,
-                            out_enc_visit,
-                            out_reason,
                             base,
                             count,
                             capacity,
@@ -523,16 +558,9 @@ def simulate_patient(
                             -1,
                             p,
                             window_start,
-                            out_patient,
+                            out_i32,
                             out_time,
-                            out_kind,
-                            out_state,
-                            out_visit,
-                            out_sub,
                             out_value,
-                            out_enc_state,
-                            out_enc_visit,
-                            out_reason,
                             base,
                             count,
                             capacity,
@@ -567,16 +595,9 @@ def simulate_patient(
                         reason,
                         p,
                         window_start,
-                        out_patient,
+                        out_i32,
                         out_time,
-                        out_kind,
-                        out_state,
-                        out_visit,
-                        out_sub,
                         out_value,
-                        out_enc_state,
-                        out_enc_visit,
-                        out_reason,
                         base,
                         count,
                         capacity,
@@ -601,7 +622,7 @@ def simulate_patient(
                                 ends = act_state[i] == aux[2]
                             else:
                                 for j in range(aux[3]):
-                                    if model.slot_list[aux[2] + j] == act_slot[i]:
+                                    if model_slot_list[aux[2] + j] == act_slot[i]:
                                         ends = True
                         if not ends:
                             i += 1
@@ -618,16 +639,9 @@ def simulate_patient(
                             -1,
                             p,
                             window_start,
-                            out_patient,
+                            out_i32,
                             out_time,
-                            out_kind,
-                            out_state,
-                            out_visit,
-                            out_sub,
                             out_value,
-                            out_enc_state,
-                            out_enc_visit,
-                            out_reason,
                             base,
                             count,
                             capacity,
@@ -653,42 +667,38 @@ def simulate_patient(
                             -1,
                             p,
                             window_start,
-                            out_patient,
+                            out_i32,
                             out_time,
-                            out_kind,
-                            out_state,
-                            out_visit,
-                            out_sub,
                             out_value,
-                            out_enc_state,
-                            out_enc_visit,
-                            out_reason,
                             base,
                             count,
                             capacity,
                         )
                     for v in range(aux[0], aux[1]):
-                        source = model.value_source[v]
+                        source = model_value_source[v]
                         value = np.nan
                         if source == mc.V_DISTRIBUTION:
                             value = sample(
-                                model,
-                                model.value_arg[v],
+                                model_dist_kind,
+                                model_dist_params,
+                                model_dist_round,
+                                model_state_key,
+                                model_value_arg[v],
                                 s,
                                 patient_id,
                                 visit,
-                                model.value_rng_slot[v],
+                                model_value_rng_slot[v],
                             )
                         elif source == mc.V_ATTRIBUTE:
-                            if attr_type[model.value_arg[v]] == mc.T_NUMBER:
-                                value = attr_val[model.value_arg[v]]
+                            if attr_type[model_value_arg[v]] == mc.T_NUMBER:
+                                value = attr_val[model_value_arg[v]]
                         elif source == mc.V_CONSTANT:
-                            value = model.value_const[v]
+                            value = model_value_const[v]
                         # The latest recording wins; one without a number makes it nil.
-                        if model.value_obs_slot[v] >= 0:
-                            obs_val[model.value_obs_slot[v]] = value
-                            obs_time[model.value_obs_slot[v]] = t
-                        vital = model.value_vital_attr[v]
+                        if model_value_obs_slot[v] >= 0:
+                            obs_val[model_value_obs_slot[v]] = value
+                            obs_time[model_value_obs_slot[v]] = t
+                        vital = model_value_vital_attr[v]
                         if vital >= 0:
                             attr_type[vital] = mc.T_NIL if math.isnan(value) else mc.T_NUMBER
                             attr_val[vital] = 0.0 if math.isnan(value) else value
@@ -704,16 +714,9 @@ def simulate_patient(
                             -1,
                             p,
                             window_start,
-                            out_patient,
+                            out_i32,
                             out_time,
-                            out_kind,
-                            out_state,
-                            out_visit,
-                            out_sub,
                             out_value,
-                            out_enc_state,
-                            out_enc_visit,
-                            out_reason,
                             base,
                             count,
                             capacity,
@@ -721,7 +724,19 @@ def simulate_patient(
                 elif kind == mc.S_PROCEDURE:
                     took = np.nan
                     if aux[0] >= 0:
-                        took = float(duration_seconds(model, aux[0], s, patient_id, visit))
+                        took = float(
+                            duration_seconds(
+                                model_dist_kind,
+                                model_dist_params,
+                                model_dist_round,
+                                model_dist_scale,
+                                model_state_key,
+                                aux[0],
+                                s,
+                                patient_id,
+                                visit,
+                            )
+                        )
                     reason = _reason(model, aux[1], aux[2], visits, attr_val, attr_type)
                     if aux[3] >= 0:
                         attr_type[aux[3]] = mc.T_HANDLE
@@ -738,16 +753,9 @@ def simulate_patient(
                         reason,
                         p,
                         window_start,
-                        out_patient,
+                        out_i32,
                         out_time,
-                        out_kind,
-                        out_state,
-                        out_visit,
-                        out_sub,
                         out_value,
-                        out_enc_state,
-                        out_enc_visit,
-                        out_reason,
                         base,
                         count,
                         capacity,
@@ -765,22 +773,25 @@ def simulate_patient(
                         -1,
                         p,
                         window_start,
-                        out_patient,
+                        out_i32,
                         out_time,
-                        out_kind,
-                        out_state,
-                        out_visit,
-                        out_sub,
                         out_value,
-                        out_enc_state,
-                        out_enc_visit,
-                        out_reason,
                         base,
                         count,
                         capacity,
                     )
                 elif kind == mc.S_DEATH:
-                    dies_at = t + duration_seconds(model, aux[0], s, patient_id, visit)
+                    dies_at = t + duration_seconds(
+                        model_dist_kind,
+                        model_dist_params,
+                        model_dist_round,
+                        model_dist_scale,
+                        model_state_key,
+                        aux[0],
+                        s,
+                        patient_id,
+                        visit,
+                    )
                     if dies_at < death_time:
                         death_time = dies_at
                         death_state = s
@@ -793,6 +804,11 @@ def simulate_patient(
                         break
             # -- leave state s by its transition -------------------------------------------
             entering = True
+            # Most transitions are direct: skip the call (and its long argument list).
+            nxt = model_direct_target[s]
+            if nxt >= 0:
+                s = nxt
+                continue
             nxt = _choose(
                 model,
                 s,
@@ -826,7 +842,7 @@ def simulate_patient(
             if status[k] == mc.M_GUARD:
                 if evaluate(
                     model,
-                    model.state_aux[cur[k], 0],
+                    model_state_aux[cur[k], 0],
                     t,
                     birth,
                     is_male,
@@ -859,16 +875,9 @@ def simulate_patient(
             death_reason,
             p,
             window_start,
-            out_patient,
+            out_i32,
             out_time,
-            out_kind,
-            out_state,
-            out_visit,
-            out_sub,
             out_value,
-            out_enc_state,
-            out_enc_visit,
-            out_reason,
             base,
             count,
             capacity,
@@ -892,7 +901,7 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")  # one call site, a hot one
 def _choose(
     model,
     s,
@@ -923,7 +932,7 @@ def _choose(
     chosen = last_branch - 1  # no option holds: the last one is the fallback
     for b in range(first_branch, last_branch):
         condition = model.branch_cond[b]
-        if condition < 0 or evaluate(
+        if condition < 0 or _evaluate_inline(
             model,
             condition,
             t,
@@ -950,7 +959,7 @@ def _choose(
         last = model.choice_start[b + 1]
         if last - first == 1 and model.choice_prob_attr[first] < 0:
             return model.choice_target[first]
-        u = _uniform(model, s, patient_id, visit, 0)
+        u = _uniform(model.state_key, s, patient_id, visit, 0)
         cumulative = 0.0
         for c in range(first, last):
             probability = model.choice_prob[c]
@@ -977,16 +986,9 @@ def _emit(
     reason,
     p,
     window_start,
-    out_patient,
+    out_i32,
     out_time,
-    out_kind,
-    out_state,
-    out_visit,
-    out_sub,
     out_value,
-    out_enc_state,
-    out_enc_visit,
-    out_reason,
     base,
     count,
     capacity,
@@ -1004,16 +1006,16 @@ def _emit(
     if count >= capacity:
         return capacity + 1  # overflow: the caller retries with more room
     i = base + count
-    out_patient[i] = p
+    out_i32[i, 0] = p
+    out_i32[i, 1] = kind
+    out_i32[i, 2] = state
+    out_i32[i, 3] = visit
+    out_i32[i, 4] = sub
+    out_i32[i, 5] = enc_state
+    out_i32[i, 6] = enc_visit
+    out_i32[i, 7] = reason
     out_time[i] = t
-    out_kind[i] = kind
-    out_state[i] = state
-    out_visit[i] = visit
-    out_sub[i] = sub
     out_value[i] = value
-    out_enc_state[i] = enc_state
-    out_enc_visit[i] = enc_visit
-    out_reason[i] = reason
     return count + 1
 
 
@@ -1034,16 +1036,9 @@ def simulate_cohort(
     window_start,
     block_size,
     capacity,
-    out_patient,
+    out_i32,
     out_time,
-    out_kind,
-    out_state,
-    out_visit,
-    out_sub,
     out_value,
-    out_enc_state,
-    out_enc_visit,
-    out_reason,
     out_count,
     out_flags,
 ):
@@ -1122,16 +1117,9 @@ def simulate_cohort(
                 call_stack,
                 depth,
                 stack,
-                out_patient,
+                out_i32,
                 out_time,
-                out_kind,
-                out_state,
-                out_visit,
-                out_sub,
                 out_value,
-                out_enc_state,
-                out_enc_visit,
-                out_reason,
                 base,
                 count,
                 capacity,
