@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-quick wheel-check clean
+.PHONY: install demo test test-slow lint bench bench-quick wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ lint: install
 # pytest exits 5 when it collects no tests; make treats any non-zero exit as failure.
 test: lint
 	$(BIN)/pytest
+
+test-slow: install
+	$(BIN)/pytest -m slow
 
 bench-quick: install
 	$(BIN)/asv run --python=same --quick --show-stderr

@@ -19,6 +19,7 @@ from cohortforge.engine.module_catalog import module_description
 from cohortforge.engine.module_loader import ModuleLibrary
 from cohortforge.engine.runner import run
 from cohortforge.lint_cli import lint
+from cohortforge.report_cli import report
 from cohortforge.scenarios.loader import ScenarioError, list_scenarios
 from cohortforge.terminology_cli import app as terminology_app
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(terminology_app, name="terminology")
 app.command(name="lint")(lint)
+app.command(name="report")(report)
 stdout = Console()
 stderr = Console(stderr=True)
 

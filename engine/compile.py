@@ -95,6 +95,7 @@ class KernelModel(NamedTuple):
     value_obs_slot: np.ndarray  # int32[V]
     value_vital_attr: np.ndarray  # int32[V]
     value_rng_slot: np.ndarray  # int32[V]
+    value_unread: np.ndarray  # int8[V]: 1 when no condition or value reads what it records
     cond_start: np.ndarray  # int32[NC + 1]
     ins_op: np.ndarray  # int8[I]
     ins_a: np.ndarray  # int32[I]
@@ -319,6 +320,24 @@ def _module_of(builder: ModelBuilder, info: StateInfo) -> ModuleFile:
     return next(f for f in builder.files if f.name == info.module)
 
 
+def _unread_values(values, instructions, builder, aux, kind, choice_attr) -> np.ndarray:
+    """Which observation values nothing reads: no Observation condition on their code,
+    no attribute read of the vital sign they set. Such values matter only when exported."""
+    read_obs: set[int] = set()
+    read_attrs: set[int] = {a for a in choice_attr if a >= 0}
+    for op, a, _operator, n, _x in instructions:
+        if op == mc.C_OBSERVATION:
+            read_obs.update(builder.slot_list[int(a) : int(a) + int(n)])
+        elif op in (mc.C_ATTRIBUTE, mc.C_ACTIVE_ATTRIBUTE):
+            read_attrs.add(int(a))
+    read_attrs.update(v[1] for v in values if v[0] == mc.V_ATTRIBUTE)
+    copies = (kind == mc.S_SET_ATTRIBUTE) & (aux[:, 1] == mc.V_ATTRIBUTE)
+    read_attrs.update(aux[copies, 2].tolist())
+    return np.array(
+        [int(v[4] not in read_obs and v[5] not in read_attrs) for v in values], dtype=np.int8
+    )
+
+
 def compile_modules(
     modules: Sequence[ModuleFile], library: ModuleLibrary, seed: int
 ) -> CompiledModel:
@@ -402,6 +421,7 @@ def compile_modules(
         value_obs_slot=np.array([v[4] for v in values], dtype=np.int32),
         value_vital_attr=np.array([v[5] for v in values], dtype=np.int32),
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
+        value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
         ins_op=ins[:, 0].astype(np.int8),
         ins_a=ins[:, 1].astype(np.int32),

@@ -47,7 +47,9 @@ class ParquetTableWriter:
     def _flush(self, final: bool) -> None:
         if not self._pending:
             return
-        combined = pa.concat_tables(self._pending)
+        # One contiguous chunk per column: the column writer's page and dictionary
+        # decisions then see the same arrays whatever the chunking was.
+        combined = pa.concat_tables(self._pending).combine_chunks()
         full_rows = (
             combined.num_rows
             if final

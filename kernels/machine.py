@@ -79,7 +79,8 @@ def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_i
         else:
             value = high - math.sqrt((1.0 - u) * (high - low) * (high - mode))
     if dist_round[dist] == 1:
-        value = math.copysign(math.floor(abs(value) + 0.5), value)
+        # Halves away from zero; "+ 0.0" turns a rounded -0.0 into 0.0.
+        value = math.copysign(math.floor(abs(value) + 0.5), value) + 0.0
     return value
 
 
@@ -300,6 +301,7 @@ def simulate_patient(
     """Simulate one patient's life; returns (events written, flags)."""
     # Bound once: reading a field of the model tuple in the hot loop costs refcounts.
     model_direct_target = model.direct_target
+    model_value_unread = model.value_unread
     model_dist_kind = model.dist_kind
     model_dist_params = model.dist_params
     model_dist_round = model.dist_round
@@ -675,6 +677,10 @@ def simulate_patient(
                             capacity,
                         )
                     for v in range(aux[0], aux[1]):
+                        if t < window_start and model_value_unread[v] == 1:
+                            # Not exported and read by nothing: skipping it changes no
+                            # other draw (draws are counter-based), only saves the work.
+                            continue
                         source = model_value_source[v]
                         value = np.nan
                         if source == mc.V_DISTRIBUTION:

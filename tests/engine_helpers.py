@@ -50,8 +50,11 @@ def kernel_event_log(
     seed: int,
     horizon: int = HORIZON,
     death_time: np.ndarray | None = None,
+    window_start: int = int(NEVER),
 ) -> pl.DataFrame:
-    """Run the compiled kernel on a patients frame; the canonical event log."""
+    """Run the compiled kernel on a patients frame; the canonical event log.
+
+    With a `window_start`, point events before it are not recorded (as in real runs)."""
     model = compile_modules(modules, library, seed)
     n = patients.height
     base = {"patient", "birth_time", "gender", "race", "ethnicity", "income"}
@@ -69,7 +72,7 @@ def kernel_event_log(
         init_values=values,
         init_types=types,
     )
-    events, flags, _ = run_kernel(model, inputs, horizon, int(NEVER))
+    events, flags, _ = run_kernel(model, inputs, horizon, window_start)
     assert flags == 0, f"kernel flags {flags}"
     return event_log(model, events, inputs.patient_ids)
 

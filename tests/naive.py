@@ -180,7 +180,8 @@ def is_number(value: Any) -> bool:
 
 def round_half_away(value: float) -> float:
     """SEMANTICS "Randomness": `"round": true` rounds halves away from zero."""
-    return float(math.copysign(math.floor(abs(value) + 0.5), value))
+    # SEMANTICS: halves away from zero, and never -0.0.
+    return float(math.copysign(math.floor(abs(value) + 0.5), value)) + 0.0
 
 
 def duration_seconds(value: float, unit: str) -> int:

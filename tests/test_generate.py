@@ -16,6 +16,7 @@ from cohortforge.cli import app
 from cohortforge.engine import chunk as chunk_module
 from cohortforge.engine import runner as runner_module
 from cohortforge.engine.output_dir import STAGING_PREFIX
+from cohortforge.exporters.synthea_columns import CLINICAL_TABLES
 
 from .conftest import read_tree
 
@@ -40,11 +41,21 @@ def test_generate_writes_tables_and_manifest(tmp_path):
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     assert manifest["parameters"]["seed"] == 5
     assert manifest["parameters"]["num_records"] == 300
-    assert manifest["row_counts"] == {"patients": 300}
+    assert manifest["row_counts"]["patients"] == 300
+    tables = {"patients", *CLINICAL_TABLES}
+    assert set(manifest["row_counts"]) == tables
+    assert manifest["row_counts"]["encounters"] > 300  # wellness visits at least
     for relative, entry in manifest["files"].items():
         assert hashlib.sha256((out / relative).read_bytes()).hexdigest() == entry["sha256"]
-    assert set(manifest["files"]) == {"csv/patients.csv", "parquet/patients.parquet"}
-    assert {"generate", "write", "wall"} <= set(manifest["seconds"])
+    expected_files = {f"csv/{t}.csv" for t in tables} | {f"parquet/{t}.parquet" for t in tables}
+    assert set(manifest["files"]) == expected_files
+    for table in tables:
+        rows = pl.read_parquet(out / "parquet" / f"{table}.parquet").height
+        assert rows == manifest["row_counts"][table] == pl.read_csv(
+            out / "csv" / f"{table}.csv", infer_schema=False
+        ).height
+    assert manifest["parameters"]["modules"][:2] == ["wellness_encounters", "immunizations"]
+    assert {"generate", "kernel", "write", "wall"} <= set(manifest["seconds"])
     assert manifest["versions"]["pyarrow"]
     assert not any(p.name.startswith(STAGING_PREFIX) for p in out.iterdir())
 
@@ -78,7 +89,7 @@ def test_output_format_parquet_only(tmp_path):
 
 def run_tree(tmp_path, name: str, *args: str) -> dict[str, bytes]:
     out = tmp_path / name
-    result = generate("-n", "16000", "--seed", "11", "--output-dir", str(out), *args)
+    result = generate("-n", "9000", "--seed", "11", "--output-dir", str(out), *args)
     assert result.exit_code == 0, result.output
     return read_tree(out)
 
@@ -86,13 +97,14 @@ def run_tree(tmp_path, name: str, *args: str) -> dict[str, bytes]:
 def test_same_bytes_whatever_the_chunk_size(tmp_path):
     a = run_tree(tmp_path, "a", "--chunk-size", "1000", "--workers", "1")
     b = run_tree(tmp_path, "b", "--chunk-size", "7777", "--workers", "1")
-    assert a.keys() == b.keys() == {"csv/patients.csv", "parquet/patients.parquet"}
+    assert "parquet/observations.parquet" in a and "csv/encounters.csv" in a
+    assert a.keys() == b.keys()
     assert a == b
 
 
 def test_same_bytes_whatever_the_worker_count(tmp_path):
-    a = run_tree(tmp_path, "a", "--chunk-size", "4000", "--workers", "1")
-    b = run_tree(tmp_path, "b", "--chunk-size", "4000", "--workers", "2")
+    a = run_tree(tmp_path, "a", "--chunk-size", "3000", "--workers", "1")
+    b = run_tree(tmp_path, "b", "--chunk-size", "3000", "--workers", "2")
     assert a == b
 
 

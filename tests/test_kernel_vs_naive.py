@@ -83,3 +83,20 @@ def test_all_fixtures_together_with_natural_death_match_the_reference():
     naive = naive_event_log(modules, library, people, SEED, HORIZON, natural_death=True)
     assert kernel.filter(pl.col("kind") == "death").height > 0
     assert_same_logs(kernel, naive)
+
+
+POINT_KINDS = ["encounter_start", "procedure", "observation", "report", "immunization"]
+
+
+def test_export_window_drops_only_early_point_events():
+    """With an export window the kernel skips work nobody reads; what it records must be
+    exactly the full log's events minus point events before the window."""
+    library = ModuleLibrary()
+    modules = [library.load("wellness_encounters"), library.load("immunizations")]
+    people = cohort(300, seed=5)
+    window = HORIZON - 10 * 365 * 86400
+    windowed = kernel_event_log(modules, library, people, SEED, window_start=window)
+    full = naive_event_log(modules, library, people, SEED, HORIZON, natural_death=False)
+    expected = full.filter(~pl.col("kind").is_in(POINT_KINDS) | (pl.col("time") >= window))
+    assert windowed.height < full.height
+    assert_same_logs(windowed, expected)
