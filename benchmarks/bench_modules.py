@@ -41,10 +41,24 @@ class ModulesRun:
         self.workdir = Path(tempfile.mkdtemp(prefix="cohortforge-modules-"))
         out = self.workdir / "out"
         command = [
-            sys.executable, "-m", "cohortforge", "generate", "-n", str(num_records),
-            "--scenario", str(SCENARIO), "--modules-dir", str(CONFORMANCE),
-            "--output-format", "parquet", "--seed", "1", "--output-dir", str(out),
-            "--overwrite", "--quiet",
+            sys.executable,
+            "-m",
+            "cohortforge",
+            "generate",
+            "-n",
+            str(num_records),
+            "--scenario",
+            str(SCENARIO),
+            "--modules-dir",
+            str(CONFORMANCE),
+            "--output-format",
+            "parquet",
+            "--seed",
+            "1",
+            "--output-dir",
+            str(out),
+            "--overwrite",
+            "--quiet",
         ]
         self.rss, self.wall = peak_rss_bytes(command)
         manifest = orjson.loads((out / "manifest.json").read_bytes())

@@ -25,7 +25,7 @@ from .simulate import run_kernel
 # With clinical modules a chunk holds tens of rows per patient (events, then Arrow
 # tables, then CSV text), so work units are capped at this many patients whatever
 # --chunk-size says; output never depends on the split.
-MODULE_CHUNK_CAP = 16_384
+MODULE_CHUNK_CAP = 8_192
 
 
 @dataclass

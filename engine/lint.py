@@ -37,6 +37,7 @@ from .module_loader import (
     ModuleLibrary,
     read_module_file,
 )
+from .module_schema import PATIENT_ATTRIBUTES
 
 __all__ = [
     "ERROR",
@@ -152,6 +153,7 @@ def lint_modules(
         for module in selected
     ]
     written = set().union(*(attributes_set(m) for m in [*selected, *_baseline(library)]))
+    written |= set(PATIENT_ATTRIBUTES)
     for ctx in contexts:
         for state, attribute in dict.fromkeys(ctx.reads):
             if attribute not in written:

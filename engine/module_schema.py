@@ -201,6 +201,19 @@ VITAL_SIGN_LOINC = {
     "Temperature": "8310-5",
 }
 
+# Attributes every patient starts with, set by the engine from the patients table
+# (engine/patient_inputs.py), so modules may read them without setting them.
+PATIENT_ATTRIBUTES = (
+    "smoker",
+    "income",
+    "education",
+    "insurance",
+    "food_insecurity",
+    "housing_instability",
+    "transportation_barrier",
+    "unemployed",
+)
+
 # Socioeconomic status from annual household income, because cohortforge patients carry
 # income but no composite SES score. Cut points: roughly the bottom quarter and the top
 # third of US households in 2022 (Census P60-279 income distribution).

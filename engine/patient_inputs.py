@@ -9,16 +9,17 @@ import pyarrow as pa
 from .compile import CompiledModel
 from .draws import PatientDraws
 from .life_table import natural_death_times
+from .module_schema import PATIENT_ATTRIBUTES
 from .simulate import RACE_CODES, PatientInputs, initial_attributes, ses_category
 
 
 def patient_attributes(patients: pl.DataFrame) -> dict[str, pl.Series]:
-    """Attributes every patient starts with, named as modules read them.
+    """Attributes every patient starts with (module_schema.PATIENT_ATTRIBUTES).
 
     `smoker` is the name Synthea's modules use; the social determinants carry their
     column names in lower case so modules can branch on them.
     """
-    return {
+    attributes = {
         "smoker": patients["SMOKING_STATUS"] == "current",
         "income": patients["INCOME"],
         "education": patients["EDUCATION"],
@@ -28,6 +29,8 @@ def patient_attributes(patients: pl.DataFrame) -> dict[str, pl.Series]:
         "transportation_barrier": patients["TRANSPORTATION_BARRIER"],
         "unemployed": patients["UNEMPLOYMENT"],
     }
+    assert tuple(attributes) == PATIENT_ATTRIBUTES, "keep module_schema.PATIENT_ATTRIBUTES in step"
+    return attributes
 
 
 def build_inputs(

@@ -51,4 +51,6 @@ def generate_tables(
             years_of_history=years_of_history,
         )
     )
-    return {path.stem: pl.read_parquet(path) for path in sorted((output / "parquet").glob("*.parquet"))}
+    return {
+        path.stem: pl.read_parquet(path) for path in sorted((output / "parquet").glob("*.parquet"))
+    }

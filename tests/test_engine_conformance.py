@@ -17,8 +17,14 @@ SEED = 4242
 N = 10_000
 CONFORMANCE_MODULES = ["atopy", "asthma", "copd", "hypertension"]
 # Attributes the conformance files read but only other Synthea modules set.
-MISSING_ATTRIBUTES = ("chf", "ckd", "coronary_heart_disease", "microalbuminuria", "pregnant",
-                      "proteinuria")
+MISSING_ATTRIBUTES = (
+    "chf",
+    "ckd",
+    "coronary_heart_disease",
+    "microalbuminuria",
+    "pregnant",
+    "proteinuria",
+)
 
 
 def library() -> ModuleLibrary:
@@ -40,7 +46,9 @@ def cohort(n: int) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def conformance_log() -> pl.DataFrame:
     lib = library()
-    modules = [lib.load(name) for name in ["wellness_encounters", "immunizations", *CONFORMANCE_MODULES]]
+    modules = [
+        lib.load(name) for name in ["wellness_encounters", "immunizations", *CONFORMANCE_MODULES]
+    ]
     return kernel_event_log(modules, lib, cohort(N), SEED)
 
 
@@ -54,7 +62,8 @@ def patients_with(log: pl.DataFrame, kind: str, **where) -> set[int]:
 def test_asthma_patients_get_inhalers(conformance_log):
     asthmatic = patients_with(conformance_log, "condition_onset", module="asthma")
     inhaled = patients_with(
-        conformance_log, "medication_start",
+        conformance_log,
+        "medication_start",
         module=["medications/maintenance_inhaler", "medications/emergency_inhaler"],
     )
     assert len(asthmatic) > 200  # roughly 8% of children develop asthma in Synthea's model
@@ -63,10 +72,15 @@ def test_asthma_patients_get_inhalers(conformance_log):
 
 
 def test_copd_patients_get_the_oxygen_devices_the_module_orders(conformance_log):
-    copd = patients_with(conformance_log, "condition_onset", module="copd",
-                         state=["Emphysema", "Chronic_Bronchitis"])
-    oxygen = patients_with(conformance_log, "device_start", module="copd",
-                           state=["Oxygen System", "Portable_Oxygen_System", "Portable_Gaseous_Oxygen"])
+    copd = patients_with(
+        conformance_log, "condition_onset", module="copd", state=["Emphysema", "Chronic_Bronchitis"]
+    )
+    oxygen = patients_with(
+        conformance_log,
+        "device_start",
+        module="copd",
+        state=["Oxygen System", "Portable_Oxygen_System", "Portable_Gaseous_Oxygen"],
+    )
     assert len(copd) > 50
     assert oxygen, "no COPD patient reached home oxygen"
     assert oxygen <= copd
@@ -74,12 +88,14 @@ def test_copd_patients_get_the_oxygen_devices_the_module_orders(conformance_log)
 
 def test_hypertension_gets_blood_pressures_and_medication(conformance_log):
     hypertensive = patients_with(conformance_log, "condition_onset", module="hypertension")
-    treated = patients_with(conformance_log, "medication_start",
-                            module="medications/hypertension_medication")
+    treated = patients_with(
+        conformance_log, "medication_start", module="medications/hypertension_medication"
+    )
     assert len(hypertensive) > 500
     assert treated and treated <= hypertensive
     readings = conformance_log.filter(
-        (pl.col("kind") == "observation") & (pl.col("module") == "wellness_encounters")
+        (pl.col("kind") == "observation")
+        & (pl.col("module") == "wellness_encounters")
         & (pl.col("state").str.contains("Blood_Pressure"))
     )
     assert readings.height > 10_000
@@ -87,7 +103,9 @@ def test_hypertension_gets_blood_pressures_and_medication(conformance_log):
 
 
 def test_death_ends_every_module(conformance_log):
-    deaths = conformance_log.filter(pl.col("kind") == "death").select("patient", pl.col("time").alias("death"))
+    deaths = conformance_log.filter(pl.col("kind") == "death").select(
+        "patient", pl.col("time").alias("death")
+    )
     assert deaths.height > 0
     after = conformance_log.join(deaths, on="patient").filter(
         (pl.col("kind") != "death") & (pl.col("time") > pl.col("death"))
@@ -104,8 +122,12 @@ def test_removing_a_module_leaves_the_others_events_identical():
     base = ["wellness_encounters", "immunizations", "atopy", "asthma"]
     without = kernel_event_log([lib.load(n) for n in base], lib, people, SEED)
     with_added = kernel_event_log([lib.load(n) for n in [*base, "hypertension"]], lib, people, SEED)
-    asthma_modules = ["asthma", "atopy", "medications/maintenance_inhaler",
-                      "medications/emergency_inhaler"]
+    asthma_modules = [
+        "asthma",
+        "atopy",
+        "medications/maintenance_inhaler",
+        "medications/emergency_inhaler",
+    ]
     keep = pl.col("module").is_in(asthma_modules)
     assert without.filter(keep).height > 0
     assert without.filter(keep).equals(with_added.filter(keep))

@@ -4,18 +4,23 @@ Reference values are from shared/reference/clinical_reference_tables.md, Table 6
 References section):
 
 - [CO3] Prev Chronic Dis 2024;21:E31, Table 1 (BRFSS 2017-18): diagnosed COPD 2.9% at ages 18-39 and
-  10.0% at 40+; age-adjusted women 7.1% vs men 5.9%. Table 6 gives no sex-by-age cells, so each band's
+  10.0% at 40+; age-adjusted women 7.1% vs men 5.9%. Table 6 gives no sex-by-age cells, so each
+  band's
   value is split with the women/men ratio 7.1/5.9 and the band's share of women in the cohort
   (p_F = p r / (f r + 1 - f), p_M = p / (f r + 1 - f), r = 7.1/5.9).
-- [CO10] Nishi et al., PLoS One 2015;10(3):e0120684: sustained home oxygen among Medicare beneficiaries
+- [CO10] Nishi et al., PLoS One 2015;10(3):e0120684: sustained home oxygen among Medicare
+beneficiaries
   with COPD (65+) 18.5% (2010).
-- [CO4] MMWR 2012;61(46) (BRFSS 2011 COPD module): among adults with COPD, 17.7% had a COPD ED visit or
-  hospital admission and 43.2% saw a physician for COPD in the past 12 months; 55.6% take a daily COPD
+- [CO4] MMWR 2012;61(46) (BRFSS 2011 COPD module): among adults with COPD, 17.7% had a COPD ED
+visit or
+  hospital admission and 43.2% saw a physician for COPD in the past 12 months; 55.6% take a daily
+  COPD
   medicine.
 - [SY1] Chen et al., BMC Med Inform Decis Mak 2019;19:44: 30-day mortality after a COPD exacerbation
   admission, US 8%.
 
-"COPD" in a cohort is the COPD diagnosis (SNOMED CT 13645005) still active at the 2026-01-01 reference
+"COPD" in a cohort is the COPD diagnosis (SNOMED CT 13645005) still active at the 2026-01-01
+reference
 date among patients alive then. Past-12-month rates count encounters in calendar year 2025.
 """
 
@@ -59,8 +64,10 @@ def _num(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _copd_onsets(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return (
-        tables["conditions"].filter(pl.col("CODE") == COPD)
-        .group_by("PATIENT").agg(pl.col("START").min().alias("COPD_START"))
+        tables["conditions"]
+        .filter(pl.col("CODE") == COPD)
+        .group_by("PATIENT")
+        .agg(pl.col("START").min().alias("COPD_START"))
     )
 
 
@@ -69,7 +76,11 @@ def small(tmp_path_factory):
     # The COPD scenario (adults 40+, many smokers) with 70 years of history, so that most
     # diagnoses, their spirometry and every later event are in the record.
     return generate_tables(
-        "copd_home_oxygen", [MODULE], 2000, tmp_path_factory.mktemp("copd_small"), seed=1,
+        "copd_home_oxygen",
+        [MODULE],
+        2000,
+        tmp_path_factory.mktemp("copd_small"),
+        seed=1,
         years_of_history=70,
     )
 
@@ -91,9 +102,15 @@ def test_cohort_has_the_pathway(small):
 def test_every_code_resolves_with_its_display(small):
     term = get_terminology()
     pairs = [
-        ("conditions", None), ("procedures", None), ("careplan_activities", None),
-        ("medications", "RxNorm"), ("observations", "LOINC"), ("devices", "SNOMED-CT"),
-        ("encounters", "SNOMED-CT"), ("careplans", "SNOMED-CT"), ("immunizations", "CVX"),
+        ("conditions", None),
+        ("procedures", None),
+        ("careplan_activities", None),
+        ("medications", "RxNorm"),
+        ("observations", "LOINC"),
+        ("devices", "SNOMED-CT"),
+        ("encounters", "SNOMED-CT"),
+        ("careplans", "SNOMED-CT"),
+        ("immunizations", "CVX"),
     ]
     checked = 0
     for table, system in pairs:
@@ -104,7 +121,9 @@ def test_every_code_resolves_with_its_display(small):
             assert display == row["DESCRIPTION"], (table, row)
             checked += 1
         if "REASONCODE" in frame.columns:
-            for row in frame.select("REASONCODE", "REASONDESCRIPTION").drop_nulls().unique().iter_rows():
+            for row in (
+                frame.select("REASONCODE", "REASONDESCRIPTION").drop_nulls().unique().iter_rows()
+            ):
                 assert term.lookup("SNOMED-CT", row[0]) == row[1], (table, row)
     assert checked > 40
 
@@ -117,7 +136,9 @@ def test_diagnosis_is_confirmed_by_post_bronchodilator_spirometry(small):
     fev1 = obs.filter(pl.col("CODE") == FEV1_PCT).select("ENCOUNTER", fev1="VALUE")
     spiro = small["procedures"].filter(pl.col("CODE") == SPIROMETRY).select("ENCOUNTER").unique()
     # Each diagnosis is recorded in its diagnostic encounter, with the ratio and FEV1 % predicted.
-    joined = diagnoses.join(ratio, on="ENCOUNTER", how="left").join(fev1, on="ENCOUNTER", how="left")
+    joined = diagnoses.join(ratio, on="ENCOUNTER", how="left").join(
+        fev1, on="ENCOUNTER", how="left"
+    )
     assert joined["ratio"].null_count() == 0 and joined["fev1"].null_count() == 0
     assert (joined["ratio"] < 70).all()
     assert diagnoses.join(spiro, on="ENCOUNTER", how="anti").height == 0
@@ -165,14 +186,18 @@ def test_home_oxygen_only_for_resting_hypoxaemia(small):
 
 
 def test_oxygen_stops_only_after_a_normal_retest_or_death(small):
-    devices = small["devices"].filter((pl.col("CODE") == CONCENTRATOR) & pl.col("STOP").is_not_null())
+    devices = small["devices"].filter(
+        (pl.col("CODE") == CONCENTRATOR) & pl.col("STOP").is_not_null()
+    )
     deaths = small["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE")
     stopped = devices.join(deaths, on="PATIENT").filter(
         pl.col("DEATHDATE").is_null() | (pl.col("STOP").dt.date() < pl.col("DEATHDATE"))
     )
     assert stopped.height > 0
     obs = _num(small["observations"]).filter(pl.col("CODE") == SPO2)
-    retest = stopped.join(obs, left_on=["PATIENT", "STOP"], right_on=["PATIENT", "DATE"], how="left")
+    retest = stopped.join(
+        obs, left_on=["PATIENT", "STOP"], right_on=["PATIENT", "DATE"], how="left"
+    )
     assert retest["VALUE"].null_count() == 0
     assert (retest["VALUE"] > 88).all()
     # The retest comes within 90 days of the discharge that started the oxygen.
@@ -182,7 +207,11 @@ def test_oxygen_stops_only_after_a_normal_retest_or_death(small):
 def test_no_complication_or_treatment_without_copd(small):
     onsets = _copd_onsets(small)
     for code in (EXACERBATION, HYPOXEMIA):
-        rows = small["conditions"].filter(pl.col("CODE") == code).join(onsets, on="PATIENT", how="left")
+        rows = (
+            small["conditions"]
+            .filter(pl.col("CODE") == code)
+            .join(onsets, on="PATIENT", how="left")
+        )
         assert rows.height > 0
         assert (rows["COPD_START"] <= rows["START"]).all(), code
     meds = small["medications"].filter(pl.col("CODE").is_in(list(COPD_DRUGS | CESSATION)))
@@ -195,7 +224,9 @@ def test_no_complication_or_treatment_without_copd(small):
     # Exacerbations resolve within about three weeks unless the patient dies or the record ends.
     ex = small["conditions"].filter((pl.col("CODE") == EXACERBATION) & pl.col("STOP").is_not_null())
     assert ((ex["STOP"] - ex["START"]).dt.total_days() <= 25).all()
-    encounters = small["encounters"].filter(pl.col("ENCOUNTERCLASS").is_in(["emergency", "inpatient"]))
+    encounters = small["encounters"].filter(
+        pl.col("ENCOUNTERCLASS").is_in(["emergency", "inpatient"])
+    )
     assert set(encounters["REASONCODE"]) == {COPD}
     stays = encounters.filter(pl.col("ENCOUNTERCLASS") == "inpatient")
     days = (stays["STOP"] - stays["START"]).dt.total_days()
@@ -212,7 +243,8 @@ def test_maintenance_ladder_and_approval_dates(small):
     triple = wide.filter(pl.col(ICS_LABA).is_not_null())
     assert triple.height > 0 and (triple[LABA] <= triple[ICS_LABA]).all()
     switched = meds.filter(pl.col("CODE") == LABA).join(
-        meds.filter(pl.col("CODE") == ICS_LABA).select("PATIENT", pl.col("START").alias("ICS")), on="PATIENT"
+        meds.filter(pl.col("CODE") == ICS_LABA).select("PATIENT", pl.col("START").alias("ICS")),
+        on="PATIENT",
     )
     assert switched.height > 0 and (switched["STOP"] == switched["ICS"]).all()
     # Nebulised formoterol comes with a home nebulizer, for exactly as long.
@@ -225,11 +257,16 @@ def test_maintenance_ladder_and_approval_dates(small):
         starts = meds.filter(pl.col("CODE") == code)["START"]
         assert starts.len() > 0 and starts.dt.year().min() >= year, code
     # Maintenance inhalers are chronic: never ended before death except the LABA switch.
-    chronic = meds.filter(pl.col("CODE").is_in([LAMA, ICS_LABA, SABA]) & pl.col("STOP").is_not_null())
+    chronic = meds.filter(
+        pl.col("CODE").is_in([LAMA, ICS_LABA, SABA]) & pl.col("STOP").is_not_null()
+    )
     deaths = small["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE")
-    assert chronic.join(deaths, on="PATIENT").filter(
-        pl.col("DEATHDATE").is_null() | (pl.col("STOP").dt.date() != pl.col("DEATHDATE"))
-    ).height == 0
+    assert (
+        chronic.join(deaths, on="PATIENT")
+        .filter(pl.col("DEATHDATE").is_null() | (pl.col("STOP").dt.date() != pl.col("DEATHDATE")))
+        .height
+        == 0
+    )
 
 
 def test_cessation_support_only_for_current_smokers(small):
@@ -242,8 +279,10 @@ def test_cessation_support_only_for_current_smokers(small):
     assert set(counseling["REASONCODE"]) == {COPD}
     # A course of 8-12 weeks, a little longer when a visit comes between (never past 20 weeks).
     deaths = small["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE")
-    ended = meds.filter(pl.col("STOP").is_not_null()).join(deaths, on="PATIENT").filter(
-        pl.col("DEATHDATE").is_null() | (pl.col("STOP").dt.date() != pl.col("DEATHDATE"))
+    ended = (
+        meds.filter(pl.col("STOP").is_not_null())
+        .join(deaths, on="PATIENT")
+        .filter(pl.col("DEATHDATE").is_null() | (pl.col("STOP").dt.date() != pl.col("DEATHDATE")))
     )
     days = (ended["STOP"] - ended["START"]).dt.total_days()
     assert ended.height > 0 and days.min() >= 56 and days.max() <= 140
@@ -255,9 +294,12 @@ def test_cessation_support_only_for_current_smokers(small):
 
 
 def _prevalence(tables: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    alive = tables["patients"].filter(pl.col("DEATHDATE").is_null()).with_columns(
-        age=((pl.lit(REF) - pl.col("BIRTHDATE")).dt.total_days() / 365.25).floor()
-    ).filter(pl.col("age") >= 18)
+    alive = (
+        tables["patients"]
+        .filter(pl.col("DEATHDATE").is_null())
+        .with_columns(age=((pl.lit(REF) - pl.col("BIRTHDATE")).dt.total_days() / 365.25).floor())
+        .filter(pl.col("age") >= 18)
+    )
     copd = tables["conditions"].filter((pl.col("CODE") == COPD) & pl.col("STOP").is_null())
     alive = alive.with_columns(
         copd=pl.col("Id").is_in(copd["PATIENT"].implode()),
@@ -305,9 +347,14 @@ def test_calibration_general_population(tmp_path):
 
     # [SY1] 30-day mortality after an exacerbation admission, US 8%. A few hundred admissions:
     # allow three binomial standard errors when that is wider than the project tolerance.
-    admissions = tables["encounters"].filter(
-        (pl.col("ENCOUNTERCLASS") == "inpatient") & (pl.col("START").dt.date() < dt.date(2025, 12, 1))
-    ).join(tables["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE"), on="PATIENT")
+    admissions = (
+        tables["encounters"]
+        .filter(
+            (pl.col("ENCOUNTERCLASS") == "inpatient")
+            & (pl.col("START").dt.date() < dt.date(2025, 12, 1))
+        )
+        .join(tables["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE"), on="PATIENT")
+    )
     died = (admissions["DEATHDATE"] - admissions["START"].dt.date()).dt.total_days() <= 30
     n = admissions.height
     rate = died.sum() / n * 100

@@ -43,18 +43,11 @@ SURVIVOR_CODES = {
 }
 METASTASES = ["94222008", "94381002"]
 LYMPHEDEMA, NEUROPATHY, CARDIOMYOPATHY = "234097001", "302226006", "85898001"
-AXILLARY_SURGERY = [
-    "396487001",
-    "234262008",
-    "406505007",
-]  # SLNB, ALND, modified radical mastectomy
+# sentinel node biopsy, axillary dissection, modified radical mastectomy
+AXILLARY_SURGERY = ["396487001", "234262008", "406505007"]
 ANTHRACYCLINE = ["1790099"]  # doxorubicin
-NEUROTOXIC = [
-    "1860480",
-    "312199",
-    "1736776",
-    "1736854",
-]  # docetaxel, paclitaxel, oxaliplatin, cisplatin
+# docetaxel, paclitaxel, oxaliplatin, cisplatin
+NEUROTOXIC = ["1860480", "312199", "1736776", "1736854"]
 TAMOXIFEN, AROMATASE_INHIBITORS = "198240", ["199224", "200064"]
 ADT = "456381000124102"
 DEATH_CERTIFICATION = "308646001"

@@ -3,17 +3,25 @@
 Reference values are from shared/reference/clinical_reference_tables.md, Table 2 (source keys in its
 References section):
 
-- [AS1] CDC, Most Recent National Asthma Data (NHIS 2021): current asthma in children 6.5%; boys 7.3%,
+- [AS1] CDC, Most Recent National Asthma Data (NHIS 2021): current asthma in children 6.5%; boys
+7.3%,
   girls 5.6%; ages 0-4 1.9%, 5-11 7.5%, 12-17 8.7%; Hispanic children 5.4%.
-- [AS5] Pate & Zahran, Prev Chronic Dis 2024: non-Hispanic Black children 12.5%, non-Hispanic White 5.7%.
-- [AS2] CDC, NHIS 2019 Table 6-1: asthma attack in the past 12 months, children with current asthma 44.3%.
-- [AS3] Zahran et al., MMWR 2018;67(5): among children with asthma, 16.7% had an ED or urgent care visit
+- [AS5] Pate & Zahran, Prev Chronic Dis 2024: non-Hispanic Black children 12.5%, non-Hispanic White
+5.7%.
+- [AS2] CDC, NHIS 2019 Table 6-1: asthma attack in the past 12 months, children with current asthma
+44.3%.
+- [AS3] Zahran et al., MMWR 2018;67(5): among children with asthma, 16.7% had an ED or urgent care
+visit
   for asthma in a year and 4.7% were hospitalized; about 55% took a controller medicine.
-- [AS4] CDC, Asthma Healthcare Use 2019, Table A (NHAMCS): 74.8 ED visits for asthma per 10,000 children.
+- [AS4] CDC, Asthma Healthcare Use 2019, Table A (NHAMCS): 74.8 ED visits for asthma per 10,000
+children.
 
-"Current asthma" in a cohort is an asthma diagnosis (any of the four NAEPP severity codes) still active at
-the reference date, among patients alive then. Yearly process rates pool the calendar years 2017-2025 of
-the export window: children under 18 at the end of the year whose asthma was active at the end of it (as
+"Current asthma" in a cohort is an asthma diagnosis (any of the four NAEPP severity codes) still
+active at
+the reference date, among patients alive then. Yearly process rates pool the calendar years
+2017-2025 of
+the export window: children under 18 at the end of the year whose asthma was active at the end of
+it (as
 NHIS asks "still have asthma"), and their events during that year.
 """
 
@@ -71,20 +79,25 @@ def _age_days(when: pl.Expr) -> pl.Expr:
 
 def _with_birth(frame: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return frame.join(
-        tables["patients"].select(pl.col("Id").alias("PATIENT"), "BIRTHDATE", "GENDER"), on="PATIENT"
+        tables["patients"].select(pl.col("Id").alias("PATIENT"), "BIRTHDATE", "GENDER"),
+        on="PATIENT",
     )
 
 
 @pytest.fixture(scope="module")
 def children(tmp_path_factory):
     # Children 2-17 enriched for asthma, 18 years of history: every diagnosis is in the record.
-    return generate_tables("pediatric_asthma", [MODULE], 2000, tmp_path_factory.mktemp("pa_kids"), seed=1)
+    return generate_tables(
+        "pediatric_asthma", [MODULE], 2000, tmp_path_factory.mktemp("pa_kids"), seed=1
+    )
 
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):
     # All ages: adults carry childhood asthma that persisted.
-    return generate_tables("general_population", [MODULE], 2000, tmp_path_factory.mktemp("pa_pop"), seed=2)
+    return generate_tables(
+        "general_population", [MODULE], 2000, tmp_path_factory.mktemp("pa_pop"), seed=2
+    )
 
 
 @pytest.fixture(scope="module", params=["children", "population"])
@@ -121,17 +134,37 @@ def test_every_code_resolves_with_its_official_display(children, population):
     codes = {c for _, c, _ in rows}
     # The cohorts exercise the whole pathway, so the check above covered every kind of code.
     expected = (
-        set(SEVERITY) | set(EXACERBATION) | CONTROLLERS | SYSTEMIC
-        | {RESCUE_NEB, RESCUE_MDI, FVC, FEV1, RATIO, SPO2, RESP, HEART, SPIROMETRY, OXYGEN, ACTION_PLAN}
+        set(SEVERITY)
+        | set(EXACERBATION)
+        | CONTROLLERS
+        | SYSTEMIC
+        | {
+            RESCUE_NEB,
+            RESCUE_MDI,
+            FVC,
+            FEV1,
+            RATIO,
+            SPO2,
+            RESP,
+            HEART,
+            SPIROMETRY,
+            OXYGEN,
+            ACTION_PLAN,
+        }
         | {ADMISSION, "4525004", "185347001", "185317003", "185345009", "390906007"}
     )
     assert expected <= codes, sorted(expected - codes)
-    for code, icd in {**SEVERITY, **EXACERBATION}.items():  # every condition has its ICD-10-CM target
+    for code, icd in {
+        **SEVERITY,
+        **EXACERBATION,
+    }.items():  # every condition has its ICD-10-CM target
         assert term.icd10cm(code) == icd
 
 
 def test_asthma_starts_in_childhood_once_per_patient(cohort):
-    asthma = _with_birth(_asthma(cohort), cohort).with_columns(_age_days(pl.col("START")).alias("age"))
+    asthma = _with_birth(_asthma(cohort), cohort).with_columns(
+        _age_days(pl.col("START")).alias("age")
+    )
     assert asthma.height > 0
     # Yearly risk checks from the first birthday; onset within 11 months of the last check at 17.
     assert asthma["age"].min() >= YEAR
@@ -141,7 +174,10 @@ def test_asthma_starts_in_childhood_once_per_patient(cohort):
 
 def test_exacerbations_only_during_active_asthma(cohort):
     asthma = _asthma(cohort).select(
-        "PATIENT", pl.col("CODE").alias("SEVERITY"), pl.col("START").alias("A_START"), pl.col("STOP").alias("A_STOP")
+        "PATIENT",
+        pl.col("CODE").alias("SEVERITY"),
+        pl.col("START").alias("A_START"),
+        pl.col("STOP").alias("A_STOP"),
     )
     exacerbations = cohort["conditions"].filter(pl.col("CODE").is_in(list(EXACERBATION)))
     assert exacerbations.height > 20
@@ -172,14 +208,22 @@ def test_acute_encounters_treat_an_exacerbation(cohort):
     assert admissions["REASONCODE"].is_in(list(EXACERBATION)).all()
     ed_ends = emergency.select("PATIENT", pl.col("STOP").alias("START"))
     assert admissions.join(ed_ends, on=["PATIENT", "START"], how="anti").height == 0
-    finished = admissions.filter(pl.col("START").dt.date() < REF - dt.timedelta(days=3))  # not cut by the horizon
+    finished = admissions.filter(
+        pl.col("START").dt.date() < REF - dt.timedelta(days=3)
+    )  # not cut by the horizon
     stay_hours = (finished["STOP"] - finished["START"]).dt.total_hours()
     assert stay_hours.min() >= 24 and stay_hours.max() <= 60
-    # Every ED visit is followed by a primary care follow-up within 1-4 weeks (NAEPP EPR-3 Figure 5-6).
-    follow_ups = encounters.filter(pl.col("CODE") == "390906007").select("PATIENT", pl.col("START").alias("FU"))
-    seen = emergency.filter(pl.col("STOP").dt.date() < REF - dt.timedelta(days=35)).join(follow_ups, on="PATIENT")
+    # Every ED visit is followed by a primary care follow-up within 1-4 weeks (NAEPP EPR-3 Figure
+    # 5-6).
+    follow_ups = encounters.filter(pl.col("CODE") == "390906007").select(
+        "PATIENT", pl.col("START").alias("FU")
+    )
+    seen = emergency.filter(pl.col("STOP").dt.date() < REF - dt.timedelta(days=35)).join(
+        follow_ups, on="PATIENT"
+    )
     seen = seen.filter(
-        ((pl.col("FU") - pl.col("STOP")).dt.total_days() >= 6) & ((pl.col("FU") - pl.col("STOP")).dt.total_days() <= 31)
+        ((pl.col("FU") - pl.col("STOP")).dt.total_days() >= 6)
+        & ((pl.col("FU") - pl.col("STOP")).dt.total_days() <= 31)
     )
     followed = seen["Id"].unique()
     eligible = emergency.filter(pl.col("STOP").dt.date() < REF - dt.timedelta(days=35))
@@ -190,7 +234,10 @@ def test_acute_encounters_treat_an_exacerbation(cohort):
     oxygen = cohort["procedures"].filter(pl.col("CODE") == OXYGEN)
     assert oxygen["ENCOUNTER"].is_in(admissions["Id"].implode()).all()
     # No encounter class outside the pathway.
-    assert set(encounters["ENCOUNTERCLASS"].unique()) <= {"wellness", "ambulatory", "inpatient"} | ACUTE_CLASSES
+    assert (
+        set(encounters["ENCOUNTERCLASS"].unique())
+        <= {"wellness", "ambulatory", "inpatient"} | ACUTE_CLASSES
+    )
 
 
 def test_systemic_corticosteroids_only_for_exacerbations(cohort):
@@ -203,7 +250,9 @@ def test_systemic_corticosteroids_only_for_exacerbations(cohort):
     course = steroids.with_columns(hours.alias("hours"))
     dex = course.filter(pl.col("CODE") == DEXAMETHASONE)["hours"]
     burst = course.filter(pl.col("CODE") != DEXAMETHASONE)["hours"]
-    assert dex.min() >= 24 and dex.max() <= 24 + 5 + 60  # second dose the next day (ED stay, admission)
+    assert (
+        dex.min() >= 24 and dex.max() <= 24 + 5 + 60
+    )  # second dose the next day (ED stay, admission)
     assert burst.min() >= 5 * 24 and burst.max() <= 5 * 24 + 5 + 60  # 5-day burst from discharge
     # Liquid prednisolone under 12, tablets from 12; dexamethasone only for children.
     aged = _with_birth(course, cohort).with_columns(_age_days(pl.col("START")).alias("age"))
@@ -220,7 +269,9 @@ def test_spirometry_is_consistent_physiological_and_from_age_5(cohort):
     assert (observations["age"] >= 5 * YEAR).all()
     units = dict(observations.select("CODE", "UNITS").unique().rows())
     assert units == {FVC: "L", FEV1: "L", RATIO: "%"}
-    tests = observations.pivot(on="CODE", index=["PATIENT", "DATE"], values="VALUE", aggregate_function="first")
+    tests = observations.pivot(
+        on="CODE", index=["PATIENT", "DATE"], values="VALUE", aggregate_function="first"
+    )
     assert tests.null_count().sum_horizontal().item() == 0  # the three values come together
     assert tests[FVC].is_between(0.6, 7.5).all()
     assert (tests[FEV1] < tests[FVC]).all() and (tests[FEV1] >= 0.4).all()
@@ -230,11 +281,14 @@ def test_spirometry_is_consistent_physiological_and_from_age_5(cohort):
     procedures = cohort["procedures"].filter(pl.col("CODE") == SPIROMETRY)
     assert procedures.height == tests.height
     assert procedures["REASONCODE"].is_in(list(SEVERITY)).all()
-    # FEV1/FVC agrees with the severity class in children (NAEPP EPR-3 Figure 4-1b): below 80% only in
+    # FEV1/FVC agrees with the severity class in children (NAEPP EPR-3 Figure 4-1b): below 80% only
+    # in
     # moderate or severe persistent asthma, below 75% only in severe.
     severity = _asthma(cohort).select("PATIENT", pl.col("CODE").alias("SEVERITY"))
-    kids = _with_birth(tests, cohort).join(severity, on="PATIENT").filter(
-        _age_days(pl.col("DATE")) < 18 * YEAR
+    kids = (
+        _with_birth(tests, cohort)
+        .join(severity, on="PATIENT")
+        .filter(_age_days(pl.col("DATE")) < 18 * YEAR)
     )
     low = kids.filter(pl.col(RATIO) < 80)
     assert low["SEVERITY"].is_in(["427295004", "426656000"]).all()
@@ -244,9 +298,11 @@ def test_spirometry_is_consistent_physiological_and_from_age_5(cohort):
 
 def test_acute_vital_signs_in_physiological_range(cohort):
     acute = cohort["encounters"].filter(pl.col("ENCOUNTERCLASS") != "wellness")["Id"].implode()
-    vitals = cohort["observations"].filter(
-        pl.col("CODE").is_in([SPO2, RESP, HEART]) & pl.col("ENCOUNTER").is_in(acute)
-    ).with_columns(pl.col("VALUE").cast(pl.Float64))
+    vitals = (
+        cohort["observations"]
+        .filter(pl.col("CODE").is_in([SPO2, RESP, HEART]) & pl.col("ENCOUNTER").is_in(acute))
+        .with_columns(pl.col("VALUE").cast(pl.Float64))
+    )
     assert vitals["CODE"].n_unique() == 3
     limits = {SPO2: ("%", 85, 100), RESP: ("/min", 16, 60), HEART: ("/min", 70, 180)}
     for code, (unit, low, high) in limits.items():
@@ -256,13 +312,17 @@ def test_acute_vital_signs_in_physiological_range(cohort):
     # Hypoxaemia (SpO2 < 92%) only in patients who were admitted (NAEPP EPR-3 Figure 5-6).
     admitted = cohort["encounters"].filter(pl.col("ENCOUNTERCLASS") == "inpatient")
     ed = cohort["encounters"].filter(pl.col("ENCOUNTERCLASS") == "emergency")
-    admitted_ed = ed.join(admitted.select("PATIENT", pl.col("START").alias("STOP")), on=["PATIENT", "STOP"])
+    admitted_ed = ed.join(
+        admitted.select("PATIENT", pl.col("START").alias("STOP")), on=["PATIENT", "STOP"]
+    )
     low = vitals.filter((pl.col("CODE") == SPO2) & (pl.col("VALUE") < 92))
     assert low["ENCOUNTER"].is_in(admitted_ed["Id"].implode()).all()
 
 
 def test_medicines_suit_the_age_and_need_active_asthma(cohort):
-    asthma = _asthma(cohort).select("PATIENT", pl.col("START").alias("A_START"), pl.col("STOP").alias("A_STOP"))
+    asthma = _asthma(cohort).select(
+        "PATIENT", pl.col("START").alias("A_START"), pl.col("STOP").alias("A_STOP")
+    )
     chronic = cohort["medications"].filter(
         pl.col("CODE").is_in(list(CONTROLLERS | {RESCUE_MDI}))
         | ((pl.col("CODE") == RESCUE_NEB) & pl.col("REASONCODE").is_in(list(SEVERITY)))
@@ -286,7 +346,8 @@ def test_medicines_suit_the_age_and_need_active_asthma(cohort):
     for codes in ({RESCUE_NEB, RESCUE_MDI}, CONTROLLERS):
         rows = chronic.filter(pl.col("CODE").is_in(list(codes))).sort("PATIENT", "START")
         overlap = rows.with_columns(pl.col("START").shift(-1).over("PATIENT").alias("NEXT")).filter(
-            pl.col("NEXT").is_not_null() & (pl.col("STOP").is_null() | (pl.col("STOP") > pl.col("NEXT")))
+            pl.col("NEXT").is_not_null()
+            & (pl.col("STOP").is_null() | (pl.col("STOP") > pl.col("NEXT")))
         )
         assert overlap.height == 0
 
@@ -296,15 +357,21 @@ def test_current_asthma_has_rescue_inhaler_and_action_plan(cohort):
     dead = cohort["patients"].filter(pl.col("DEATHDATE").is_not_null())["Id"]
     current = current.filter(~current.is_in(dead.implode()))
     assert current.len() > 0
-    active_meds = cohort["medications"].filter(pl.col("STOP").is_null() & pl.col("CODE").is_in([RESCUE_NEB, RESCUE_MDI]))
+    active_meds = cohort["medications"].filter(
+        pl.col("STOP").is_null() & pl.col("CODE").is_in([RESCUE_NEB, RESCUE_MDI])
+    )
     plans = cohort["careplans"].filter(pl.col("STOP").is_null() & (pl.col("CODE") == ACTION_PLAN))
     assert current.is_in(active_meds["PATIENT"].implode()).all()
     assert current.is_in(plans["PATIENT"].implode()).all()
     assert plans.group_by("PATIENT").len()["len"].max() == 1
     # Inhaled steroid therapy appears in the plan exactly when a controller is prescribed.
-    activities = cohort["careplan_activities"].filter(pl.col("CAREPLAN").is_in(plans["Id"].implode()))
+    activities = cohort["careplan_activities"].filter(
+        pl.col("CAREPLAN").is_in(plans["Id"].implode())
+    )
     with_ics = activities.filter(pl.col("CODE") == "710818004")["PATIENT"]
-    controller = cohort["medications"].filter(pl.col("STOP").is_null() & pl.col("CODE").is_in(list(CONTROLLERS)))
+    controller = cohort["medications"].filter(
+        pl.col("STOP").is_null() & pl.col("CODE").is_in(list(CONTROLLERS))
+    )
     assert set(with_ics) == set(controller["PATIENT"]) & set(plans["PATIENT"])
 
 
@@ -314,15 +381,21 @@ def test_remission_in_adolescence_ends_the_whole_pathway(children):
     assert remitted.height > 0
     age_at_stop = remitted.with_columns(_age_days(pl.col("STOP")).alias("age"))["age"]
     assert age_at_stop.min() >= 10 * YEAR and age_at_stop.max() < 20 * YEAR
-    # Only intermittent or mild persistent asthma remits (Andersson 2013: severity opposes remission).
+    # Only intermittent or mild persistent asthma remits (Andersson 2013: severity opposes
+    # remission).
     assert remitted["CODE"].is_in(["427603009", "426979002"]).all()
     ids = remitted["PATIENT"].implode()
     plans = children["careplans"].filter(pl.col("PATIENT").is_in(ids))
     meds = children["medications"].filter(pl.col("PATIENT").is_in(ids))
     assert plans["STOP"].null_count() == 0 and meds["STOP"].null_count() == 0
     stops = remitted.select("PATIENT", pl.col("STOP").alias("A_STOP"))
-    later = children["encounters"].join(stops, on="PATIENT").filter(
-        (pl.col("ENCOUNTERCLASS") != "wellness") & (pl.col("START").dt.date() > pl.col("A_STOP"))
+    later = (
+        children["encounters"]
+        .join(stops, on="PATIENT")
+        .filter(
+            (pl.col("ENCOUNTERCLASS") != "wellness")
+            & (pl.col("START").dt.date() > pl.col("A_STOP"))
+        )
     )
     assert later.height == 0  # no asthma care after remission
 
@@ -341,7 +414,8 @@ def test_diagnosis_visit_records_severity_and_starts_treatment(children):
         rescue = {RESCUE_NEB, RESCUE_MDI} & set(codes)
         controller = CONTROLLERS & set(codes)
         assert len(rescue) == 1
-        # Intermittent asthma: SABA only (step 1); persistent asthma: a daily controller (steps 2-4).
+        # Intermittent asthma: SABA only (step 1); persistent asthma: a daily controller (steps
+        # 2-4).
         assert (len(controller) == 0) == (by_severity[encounter] == "427603009")
 
 
@@ -349,11 +423,15 @@ def test_diagnosis_visit_records_severity_and_starts_treatment(children):
 @pytest.mark.slow
 def test_calibration_against_table_2(tmp_path):
     tables = generate_tables("general_population", [MODULE], 20000, tmp_path, seed=1)
-    patients = tables["patients"].filter(pl.col("DEATHDATE").is_null()).with_columns(
-        ((pl.lit(REF) - pl.col("BIRTHDATE")).dt.total_days() // YEAR).alias("age")
+    patients = (
+        tables["patients"]
+        .filter(pl.col("DEATHDATE").is_null())
+        .with_columns(((pl.lit(REF) - pl.col("BIRTHDATE")).dt.total_days() // YEAR).alias("age"))
     )
     current = _asthma(tables).filter(pl.col("STOP").is_null())["PATIENT"].implode()
-    kids = patients.filter(pl.col("age") < 18).with_columns(pl.col("Id").is_in(current).alias("asthma"))
+    kids = patients.filter(pl.col("age") < 18).with_columns(
+        pl.col("Id").is_in(current).alias("asthma")
+    )
 
     def pct(frame: pl.DataFrame) -> float:
         return 100 * frame["asthma"].mean()
@@ -387,31 +465,48 @@ def test_calibration_against_table_2(tmp_path):
             & (pl.col("BIRTHDATE") <= start)
         )
         child_years += alive.height
-        ids = asthma.filter((pl.col("START") <= end) & (pl.col("STOP").is_null() | (pl.col("STOP") > end)))
+        ids = asthma.filter(
+            (pl.col("START") <= end) & (pl.col("STOP").is_null() | (pl.col("STOP") > end))
+        )
         ids = ids.join(alive, on="PATIENT", how="semi")["PATIENT"]
         in_year = pl.col("START").dt.date().is_between(start, end)
         events = {
             "attack": exacerbations.filter(pl.col("START").is_between(start, end))["PATIENT"],
-            "ED/UC": encounters.filter(in_year & pl.col("ENCOUNTERCLASS").is_in(["emergency", "urgentcare"]))["PATIENT"],
-            "hospitalized": encounters.filter(in_year & (pl.col("ENCOUNTERCLASS") == "inpatient"))["PATIENT"],
+            "ED/UC": encounters.filter(
+                in_year & pl.col("ENCOUNTERCLASS").is_in(["emergency", "urgentcare"])
+            )["PATIENT"],
+            "hospitalized": encounters.filter(in_year & (pl.col("ENCOUNTERCLASS") == "inpatient"))[
+                "PATIENT"
+            ],
             "controller": controllers.filter(
-                (pl.col("START").dt.date() <= end) & (pl.col("STOP").is_null() | (pl.col("STOP").dt.date() > end))
+                (pl.col("START").dt.date() <= end)
+                & (pl.col("STOP").is_null() | (pl.col("STOP").dt.date() > end))
             )["PATIENT"],
         }
         for name, who in events.items():
             pooled[name][0] += int(ids.is_in(who.implode()).sum())
             pooled[name][1] += ids.len()
-        ed_visits += encounters.filter(in_year & (pl.col("ENCOUNTERCLASS") == "emergency")).join(
-            alive, on="PATIENT", how="semi"
-        ).height
+        ed_visits += (
+            encounters.filter(in_year & (pl.col("ENCOUNTERCLASS") == "emergency"))
+            .join(alive, on="PATIENT", how="semi")
+            .height
+        )
     process = {
         "attack in 12 months": (100 * pooled["attack"][0] / pooled["attack"][1], 44.3),  # [AS2]
         "ED/UC visit in 12 months": (100 * pooled["ED/UC"][0] / pooled["ED/UC"][1], 16.7),  # [AS3]
-        "hospitalized in 12 months": (100 * pooled["hospitalized"][0] / pooled["hospitalized"][1], 4.7),  # [AS3]
-        "controller at year end": (100 * pooled["controller"][0] / pooled["controller"][1], 55.0),  # [AS3]
+        "hospitalized in 12 months": (
+            100 * pooled["hospitalized"][0] / pooled["hospitalized"][1],
+            4.7,
+        ),  # [AS3]
+        "controller at year end": (
+            100 * pooled["controller"][0] / pooled["controller"][1],
+            55.0,
+        ),  # [AS3]
         "ED visits per 10,000 children": (1e4 * ed_visits / child_years, 74.8),  # [AS4]
     }
     results = {**prevalence, **process}
-    report = "\n".join(f"{name}: {value:.2f} vs {target}" for name, (value, target) in results.items())
+    report = "\n".join(
+        f"{name}: {value:.2f} vs {target}" for name, (value, target) in results.items()
+    )
     misses = [name for name, (value, target) in results.items() if not _within(value, target)]
     assert not misses, report
