@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -47,6 +49,13 @@ class PatientInputs:
     init_slots: np.ndarray  # int32[K] attribute slots given initial values
     init_values: np.ndarray  # float64[P, K]
     init_types: np.ndarray  # int8[P, K]
+
+
+class KernelRun(NamedTuple):
+    events: dict[str, np.ndarray]
+    flags: int
+    events_per_patient: float
+    seconds: float
 
 
 def ses_category(income: np.ndarray) -> np.ndarray:
@@ -97,15 +106,14 @@ def run_kernel(
     horizon: int,
     window_start: int,
     events_per_patient: float = 64.0,
-) -> tuple[dict[str, np.ndarray], int, float]:
-    """Simulate every patient.
-
-    Returns the event columns (in patient order), the kernel's flags, and the
-    events-per-patient estimate that was big enough (to start the next batch with).
-    """
+) -> KernelRun:
+    """Simulate every patient: the event columns (in patient order), the kernel's flags,
+    the events-per-patient estimate that was big enough (to start the next batch with)
+    and the seconds spent in the kernel itself."""
     n = inputs.patient_ids.size
     n_blocks = max(1, -(-n // BLOCK_SIZE))
     estimate = max(16.0, events_per_patient)
+    kernel_seconds = 0.0  # inside the lock only: waiting for it is not kernel time
     while True:
         capacity = int(estimate * BLOCK_SIZE * 1.25) + 64
         total = capacity * n_blocks
@@ -115,6 +123,7 @@ def run_kernel(
         counts = np.zeros(n_blocks, np.int64)
         flags = np.zeros(n_blocks, np.int64)
         with _KERNEL_LOCK:
+            started = time.perf_counter()
             machine.simulate_cohort(
                 model.kernel,
                 inputs.patient_ids,
@@ -137,6 +146,7 @@ def run_kernel(
                 counts,
                 flags,
             )
+            kernel_seconds += time.perf_counter() - started
         if not (flags & machine.FLAG_OVERFLOW).any():
             break
         # A block ran out of room: rerun with twice the room. The events do not depend
@@ -159,4 +169,4 @@ def run_kernel(
         "enc_visit": kept[:, 6],
         "reason": kept[:, 7],
     }
-    return events, int(np.bitwise_or.reduce(flags)), estimate
+    return KernelRun(events, int(np.bitwise_or.reduce(flags)), estimate, kernel_seconds)

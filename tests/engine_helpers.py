@@ -72,7 +72,7 @@ def kernel_event_log(
         init_values=values,
         init_types=types,
     )
-    events, flags, _ = run_kernel(model, inputs, horizon, window_start)
+    events, flags, _, _ = run_kernel(model, inputs, horizon, window_start)
     assert flags == 0, f"kernel flags {flags}"
     return event_log(model, events, inputs.patient_ids)
 
