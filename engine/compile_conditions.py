@@ -10,6 +10,7 @@ from cohortforge.kernels import machine_codes as mc
 from .module_schema import (
     CONDITION_TYPES,
     OPERATORS,
+    RACE_NAMES,
     UNIT_SECONDS,
     VITAL_SIGN_LOINC,
 )
@@ -18,15 +19,6 @@ if TYPE_CHECKING:
     from .compile import ModelBuilder
 
 OPERATOR_CODES = dict(zip(OPERATORS, range(len(OPERATORS)), strict=True))
-RACE_CODES = {
-    "white": 0,
-    "black": 1,
-    "asian": 2,
-    "native": 3,
-    "hawaiian": 4,
-    "other": 5,
-    "hispanic": 6,
-}
 SES_CODES = {"low": 0, "middle": 1, "high": 2}
 ENTRY_OF_ACTIVE = {
     "Active Condition": mc.ENTRY_CONDITION,
@@ -123,9 +115,9 @@ class ConditionCompiler:
 
     def _race(self, node):
         race = str(node.get("race", "")).lower()
-        if race not in RACE_CODES:
-            raise self.fail(f"race {node.get('race')!r} is not one of {', '.join(RACE_CODES)}")
-        return [(mc.C_RACE, RACE_CODES[race], 0, 0, 0.0)]
+        if race not in RACE_NAMES:
+            raise self.fail(f"race {node.get('race')!r} is not one of {', '.join(RACE_NAMES)}")
+        return [(mc.C_RACE, RACE_NAMES[race], 0, 0, 0.0)]
 
     def _socioeconomic_status(self, node):
         category = str(node.get("category", "")).lower()

@@ -74,18 +74,8 @@ def load_for_lint(library: ModuleLibrary, name_or_path: str) -> ModuleFile:
     """A module by name or path; a file inside a library root keeps that root.
 
     So a submodule file given by path still finds the lookup tables and submodules of
-    its modules folder.
+    its modules folder (ModuleLibrary.load does this for every caller).
     """
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        return library.load(name_or_path)
-    if not path.is_file():
-        raise ModuleError(f"{path}: no such module file; check the path")
-    resolved = path.resolve()
-    for root in library.roots:
-        if resolved.is_relative_to(root):
-            name = resolved.relative_to(root).with_suffix("").as_posix()
-            return read_module_file(resolved, name, root)
     return library.load(name_or_path)
 
 
@@ -97,31 +87,13 @@ def _expand(
     A submodule that cannot be loaded becomes a finding at its CallSubmodule state
     (when findings is given) instead of stopping the lint.
     """
-    ordered: dict[Path, ModuleFile] = {}
-    calls: Calls = {}
-    pending = list(modules)
-    while pending:
-        module = pending.pop(0)
-        if module.path in ordered:
-            continue
-        ordered[module.path] = module
-        for name, state in module.states.items():
-            if state.get("type") != "CallSubmodule" or not isinstance(state.get("submodule"), str):
-                continue
-            try:
-                submodule = library.load_submodule(state["submodule"], module, name)
-            except ModuleError as error:
-                calls[(module.path, name)] = None
-                if findings is not None:
-                    findings.append(
-                        Finding(
-                            module.path, name, ERROR, _submodule_message(str(error), module, name)
-                        )
-                    )
-                continue
-            calls[(module.path, name)] = submodule
-            pending.append(submodule)
-    return list(ordered.values()), calls
+
+    def report(module: ModuleFile, state: str, error: ModuleError) -> None:
+        if findings is not None:
+            message = _submodule_message(str(error), module, state)
+            findings.append(Finding(module.path, state, ERROR, message))
+
+    return library.submodule_calls(modules, on_missing=report)
 
 
 def _submodule_message(message: str, module: ModuleFile, state: str) -> str:

@@ -9,7 +9,7 @@ Lookup tables live in each root's lookup_tables/ folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,20 @@ class ModuleLibrary:
 
     def with_submodules(self, modules: Iterable[ModuleFile]) -> list[ModuleFile]:
         """The given modules plus every submodule they call, transitively, in first-use order."""
+        return self.submodule_calls(modules)[0]
+
+    def submodule_calls(
+        self,
+        modules: Iterable[ModuleFile],
+        on_missing: Callable[[ModuleFile, str, ModuleError], None] | None = None,
+    ) -> tuple[list[ModuleFile], dict[tuple[Path, str], ModuleFile | None]]:
+        """Modules plus their submodules (first-use order) and what each CallSubmodule calls.
+
+        A submodule that cannot be loaded raises, unless `on_missing(module, state,
+        error)` is given (the linter reports it and goes on); its call maps to None.
+        """
         ordered: dict[Path, ModuleFile] = {}
+        calls: dict[tuple[Path, str], ModuleFile | None] = {}
         pending = list(modules)
         while pending:
             module = pending.pop(0)
@@ -174,6 +187,18 @@ class ModuleLibrary:
                 continue
             ordered[module.path] = module
             for state_name, state in module.states.items():
-                if state.get("type") == "CallSubmodule" and isinstance(state.get("submodule"), str):
-                    pending.append(self.load_submodule(state["submodule"], module, state_name))
-        return list(ordered.values())
+                if state.get("type") != "CallSubmodule" or not isinstance(
+                    state.get("submodule"), str
+                ):
+                    continue
+                try:
+                    submodule = self.load_submodule(state["submodule"], module, state_name)
+                except ModuleError as error:
+                    if on_missing is None:
+                        raise
+                    on_missing(module, state_name, error)
+                    calls[(module.path, state_name)] = None
+                    continue
+                calls[(module.path, state_name)] = submodule
+                pending.append(submodule)
+        return list(ordered.values()), calls

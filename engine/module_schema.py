@@ -7,6 +7,8 @@ the same subset for module authors.
 
 from __future__ import annotations
 
+from cohortforge.kernels.machine_codes import RACE_HISPANIC
+
 # Seconds per time unit. Synthea's Utilities.convertTime counts a year as 365 days and
 # a month as 30 days; cohortforge does the same so delays mean what authors expect.
 UNIT_SECONDS = {
@@ -120,20 +122,10 @@ STATE_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     ),
 }
 
-# Keys allowed on one observation inside MultiObservation / DiagnosticReport.
+# Keys allowed on one observation inside MultiObservation / DiagnosticReport: those of
+# an Observation state, which is what each child is.
 CHILD_OBSERVATION_KEYS = frozenset(
-    {
-        "codes",
-        "category",
-        "unit",
-        "exact",
-        "range",
-        "distribution",
-        "attribute",
-        "vital_sign",
-        "value_code",
-        "remarks",
-    }
+    {*STATE_FIELDS["Observation"][0], *STATE_FIELDS["Observation"][1], "remarks"}
 )
 
 CONDITION_TYPES = frozenset(
@@ -177,15 +169,10 @@ ENCOUNTER_CLASSES = (
     "virtual",
 )
 
-RACE_NAMES = {
-    "white": "white",
-    "black": "black",
-    "asian": "asian",
-    "native": "native",
-    "hawaiian": "hawaiian",
-    "other": "other",
-    "hispanic": "hispanic",  # Synthea folds Hispanic into race in some modules
-}
+# Patients' race codes in the kernel (the order of scenarios.loader.RACES).
+RACE_CODES = {"white": 0, "black": 1, "asian": 2, "native": 3, "hawaiian": 4, "other": 5}
+# Race conditions also accept "hispanic", which Synthea's modules use; it tests ethnicity.
+RACE_NAMES = {**RACE_CODES, "hispanic": RACE_HISPANIC}
 
 # Vital signs by the names Synthea modules use, and the LOINC code whose most recent
 # observation is the vital sign's value.

@@ -9,8 +9,8 @@ import pyarrow as pa
 from .compile import CompiledModel
 from .draws import PatientDraws
 from .life_table import natural_death_times
-from .module_schema import PATIENT_ATTRIBUTES
-from .simulate import RACE_CODES, PatientInputs, initial_attributes, ses_category
+from .module_schema import PATIENT_ATTRIBUTES, RACE_CODES
+from .simulate import PatientInputs, initial_attributes, ses_category
 
 
 def patient_attributes(patients: pl.DataFrame) -> dict[str, pl.Series]:

@@ -16,7 +16,6 @@ from cohortforge.kernels import machine_codes as mc
 from .compile import CompiledModel
 from .module_schema import SES_HIGH_INCOME_FROM, SES_LOW_INCOME_BELOW
 
-RACE_CODES = {"white": 0, "black": 1, "asian": 2, "native": 3, "hawaiian": 4, "other": 5}
 BLOCK_SIZE = 256
 EVENT_COLUMNS = (
     "patient",

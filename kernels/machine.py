@@ -158,7 +158,7 @@ def _evaluate(
         elif op == mc.C_GENDER:
             result = is_male == a
         elif op == mc.C_RACE:
-            result = hispanic == 1 if a == 6 else race == a
+            result = hispanic == 1 if a == mc.RACE_HISPANIC else race == a
         elif op == mc.C_SES:
             result = ses == a
         elif op == mc.C_ATTRIBUTE:

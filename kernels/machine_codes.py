@@ -76,7 +76,7 @@ C_TRUE = 0
 C_FALSE = 1
 C_AGE = 2  # (t - birth) op x
 C_GENDER = 3  # is_male == a
-C_RACE = 4  # race == a (a == 6: hispanic ethnicity)
+C_RACE = 4  # race == a (a == RACE_HISPANIC: hispanic ethnicity)
 C_SES = 5  # ses category == a
 C_ATTRIBUTE = 6  # attribute a op (type b2, value x)
 C_ACTIVE_CODES = 7  # any active entry of kind b2 with a code slot in list [a, a + n)
@@ -88,6 +88,10 @@ C_AND = 12  # pops n, pushes all
 C_OR = 13  # pops n, pushes any
 C_NOT = 14
 C_AT_LEAST = 15  # pops n, pushes count >= a
+
+# The race code a Race condition uses for "hispanic" (which tests ethnicity); patients
+# carry race codes 0-5 (engine/module_schema.py RACE_CODES).
+RACE_HISPANIC = 6
 
 # Comparison operators.
 OP_EQ = 0

@@ -11,8 +11,8 @@ import polars as pl
 from cohortforge.engine.compile import compile_modules
 from cohortforge.engine.events import event_log
 from cohortforge.engine.module_loader import ModuleFile, ModuleLibrary
+from cohortforge.engine.module_schema import RACE_CODES
 from cohortforge.engine.simulate import (
-    RACE_CODES,
     PatientInputs,
     initial_attributes,
     run_kernel,

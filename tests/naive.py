@@ -1054,7 +1054,7 @@ class PatientSimulation:
                 raise NotImplementedError(f"race {condition['race']!r} is not supported")
             if race == "hispanic":
                 return self.ethnicity == "hispanic"
-            return self.race == RACE_NAMES[race]
+            return self.race == race
         if kind == "Socioeconomic Status":
             category = condition["category"]
             if category not in SES_CATEGORIES:

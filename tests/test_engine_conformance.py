@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from cohortforge.engine.module_loader import ModuleLibrary
-from cohortforge.engine.simulate import RACE_CODES
+from cohortforge.engine.module_schema import RACE_CODES
 
 from .conftest import shared_dir
 from .engine_helpers import kernel_event_log, random_patients
