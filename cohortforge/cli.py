@@ -150,8 +150,36 @@ def generate(
         bool, typer.Option("--list-modules", help="List modules and exit.")
     ] = False,
     modules_dir: ModulesDirOption = None,
+    fhir: Annotated[
+        bool,
+        typer.Option(
+            "--fhir/--no-fhir",
+            help="FHIR R4: fhir/<Type>.ndjson and fhir_bundle.json; --no-fhir for table-only runs.",
+        ),
+    ] = RunConfig.fhir,
+    fhir_bundle: Annotated[
+        str,
+        typer.Option(
+            help="FHIR bundle layout: single (fhir_bundle.json) or per-patient (fhir/bundles/)."
+        ),
+    ] = RunConfig.fhir_bundle,
+    hl7: Annotated[
+        bool,
+        typer.Option(
+            "--hl7/--no-hl7",
+            help="HL7 v2.5.1: hl7/adt.hl7 and hl7/oru.hl7; --no-hl7 for table-only runs.",
+        ),
+    ] = RunConfig.hl7,
+    hl7_framing: Annotated[
+        str,
+        typer.Option(help="HL7 message framing: none (newline between messages) or mllp."),
+    ] = RunConfig.hl7_framing,
+    vista: Annotated[
+        bool, typer.Option("--vista", help="Also write VistA globals: vista/globals.zwr.")
+    ] = RunConfig.vista,
 ) -> None:
-    """Generate a cohort: tables as CSV and/or Parquet plus manifest.json."""
+    """Generate a cohort: tables as CSV and/or Parquet, FHIR R4, HL7 v2 (and VistA with
+    --vista), plus manifest.json."""
     if list_scenarios_flag or list_modules_flag:
         if list_scenarios_flag:
             print_scenarios()
@@ -176,6 +204,11 @@ def generate(
             years_of_history=years_of_history,
             reference_date=_parse_date(reference_date),
             modules_dirs=tuple(modules_dir or ()),
+            fhir=fhir,
+            fhir_bundle=fhir_bundle,
+            hl7=hl7,
+            hl7_framing=hl7_framing,
+            vista=vista,
         )
         show_progress = not quiet and len(config.chunks()) > 1
         with Progress(

@@ -1,8 +1,8 @@
-"""One chunk of work: patient ids [lo, hi) in, Arrow tables and formatted CSV bytes out.
+"""One chunk of work: patient ids [lo, hi) in; tables, formatted CSV and text pieces out.
 
 It runs on a worker thread (its inputs are self-contained and picklable, so it could
-run in another process too), and it does the CSV formatting as well: serialisation is
-per-chunk work that parallelises.
+run in another process too), and it does the formatting as well (CSV, FHIR, HL7 v2,
+VistA): serialisation is per-chunk work that parallelises.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from cohortforge.exporters.csv_format import csv_body
+from cohortforge.exporters.text_export import ExportContext, TextExporter, TextPiece
 from cohortforge.scenarios.loader import Scenario
 
-from .clinical_tables import ChunkPatients, ClinicalTableBuilder, death_dates
+from .care_network import CareNetwork, phone_numbers
+from .clinical_tables import ChunkPatients, ChunkTables, ClinicalTableBuilder, death_dates
 from .cohort import UNIX_EPOCH, build_patients
 from .compile import CompiledModel
 from .patient_inputs import build_inputs
@@ -46,6 +50,8 @@ class ChunkJob:
     reference_date: dt.date
     formats: tuple[str, ...]
     simulation: Simulation | None = None
+    exporters: tuple[TextExporter, ...] = ()
+    export_context: ExportContext | None = None
 
 
 @dataclass
@@ -56,10 +62,12 @@ class ChunkResult:
     rows: dict[str, int]
     tables: dict[str, pa.Table] = field(default_factory=dict)  # only when Parquet is wanted
     csv: dict[str, bytes] = field(default_factory=dict)  # only when CSV is wanted
+    text: list[TextPiece] = field(default_factory=list)  # one per exporter, in job order
+    utilisation: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, dict[str, pa.Table], float]:
+def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, ChunkTables, float]:
     simulation = job.simulation
     assert simulation is not None
     reference_time = (job.reference_date - UNIX_EPOCH).days * 86400
@@ -72,24 +80,63 @@ def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, dict[str, pa
         simulation.events_per_patient,
     )
     simulation.events_per_patient = max(simulation.events_per_patient, used)
-    clinical = simulation.tables.build(events, ChunkPatients(inputs.patient_ids, patients["Id"]))
+    network: CareNetwork = simulation.tables.network
+    care = network.patient_care(job.seed, job.lo, job.hi, patients)
+    clinical = simulation.tables.build(
+        events, ChunkPatients(inputs.patient_ids, patients["Id"], care)
+    )
     death = death_dates(events, job.hi - job.lo)
     patients = patients.set_column(patients.schema.get_field_index("DEATHDATE"), "DEATHDATE", death)
     return patients, clinical, kernel_seconds
 
 
+def patients_export_frame(patients: pa.Table, lo: int) -> pl.DataFrame:
+    """The patients table as text exporters see it: plus INDEX and PHONE."""
+    index = np.arange(lo, lo + patients.num_rows, dtype=np.int64)
+    return pl.from_arrow(patients).with_columns(
+        pl.Series("INDEX", index), phone_numbers(index).alias("PHONE")
+    )
+
+
+@dataclass
+class ChunkTablesOut:
+    tables: dict[str, pa.Table]  # Synthea layouts, for CSV and Parquet
+    frames: dict[str, pl.DataFrame]  # the text exporters' view (exporters/text_export.py)
+    utilisation: dict[str, np.ndarray]
+    kernel_seconds: float | None
+
+
+def chunk_tables(job: ChunkJob) -> ChunkTablesOut:
+    """Patients and (with modules) clinical tables for the job's patients."""
+    patients = build_patients(job.scenario, job.seed, job.lo, job.hi, job.reference_date)
+    if job.simulation is None:
+        frames = {"patients": patients_export_frame(patients, job.lo)}
+        return ChunkTablesOut({"patients": patients}, frames, {}, None)
+    patients, clinical, kernel_seconds = _simulate(job, patients)
+    return ChunkTablesOut(
+        tables={"patients": patients, **clinical.synthea_tables()},
+        frames={"patients": patients_export_frame(patients, job.lo), **clinical.frames},
+        utilisation=clinical.utilisation,
+        kernel_seconds=kernel_seconds,
+    )
+
+
 def run_chunk(job: ChunkJob) -> ChunkResult:
     started = time.perf_counter()
-    patients = build_patients(job.scenario, job.seed, job.lo, job.hi, job.reference_date)
-    tables = {"patients": patients}
-    seconds = {}
-    if job.simulation is not None:
-        patients, clinical, seconds["kernel"] = _simulate(job, patients)
-        tables = {"patients": patients, **clinical}
+    out = chunk_tables(job)
+    tables = out.tables
+    seconds = {} if out.kernel_seconds is None else {"kernel": out.kernel_seconds}
     generated = time.perf_counter()
     csv = {name: csv_body(table) for name, table in tables.items()} if "csv" in job.formats else {}
     formatted = time.perf_counter()
     seconds.update(generate=generated - started, format_csv=formatted - generated)
+    text = []
+    if job.exporters:
+        assert job.export_context is not None
+        for exporter in job.exporters:
+            exporter_started = time.perf_counter()
+            text.append(exporter.chunk(out.frames, job.export_context))
+            seconds[f"format_{exporter.name}"] = time.perf_counter() - exporter_started
     return ChunkResult(
         lo=job.lo,
         hi=job.hi,
@@ -97,5 +144,7 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
         rows={name: table.num_rows for name, table in tables.items()},
         tables=tables if "parquet" in job.formats else {},
         csv=csv,
+        text=text,
+        utilisation=out.utilisation,
         seconds=seconds,
     )

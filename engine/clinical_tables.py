@@ -17,10 +17,17 @@ import pyarrow as pa
 from cohortforge.exporters import synthea_columns as cols
 from cohortforge.kernels import machine_codes as mc
 
+from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .ids import entity_uuid_strings
 from .state_catalog import StateCatalog
 
+# Row ids of point events and panels: the state's id stream shifted by a per-kind
+# offset, so an observation's id never equals its state's report id or another
+# component's (a MultiObservation has one state for all its components).
+_ID_STEP = np.uint64(0x9E3779B97F4A7C15)
+REPORT_ID_OFFSET = 1 << 20
+REPORT_COLUMNS = ("Id", "DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")
 # A point-in-time encounter (start == end) is given Synthea's typical 15-minute length.
 MIN_ENCOUNTER_SECONDS = 15 * 60
 DISPENSE_DAYS = 30
@@ -39,6 +46,23 @@ ENTRY_KINDS = {
 class ChunkPatients:
     ids: np.ndarray  # uint64 global ids, by local index
     uuids: pa.Array  # patients.Id strings, by local index
+    care: PatientCare  # where each patient gets care, by local index
+
+
+@dataclass(frozen=True)
+class ChunkTables:
+    """The chunk's clinical tables for export (Synthea columns plus Id, REPORT and the
+    reports table; see exporters/text_export.py) and its care-network utilisation."""
+
+    frames: dict[str, pl.DataFrame]
+    utilisation: dict[str, np.ndarray]
+
+    def synthea_tables(self) -> dict[str, pa.Table]:
+        """The tables in exactly Synthea's CSV layouts, for CSV and Parquet."""
+        return {
+            name: self.frames[name].select(cols.CLINICAL_TABLES[name]).to_arrow()
+            for name in cols.CLINICAL_TABLES
+        }
 
 
 def _timestamp(seconds: pl.Expr) -> pl.Expr:
@@ -56,9 +80,14 @@ def _with_ids(
     state: str,
     visit: str,
     name: str,
+    offset: np.ndarray | int | None = None,
 ) -> pl.DataFrame:
-    """Add the UUID of the entry started by (state, visit) for each row's patient."""
+    """Add the UUID of the entry started by (state, visit) for each row's patient;
+    `offset` picks another id of the same entry (an observation component, a report)."""
     keys = model.kernel.state_key[frame[state].to_numpy()]
+    if offset is not None:
+        with np.errstate(over="ignore"):  # wrapping uint64 arithmetic is intended
+            keys = keys + (np.asarray(offset, dtype=np.uint64) + np.uint64(1)) * _ID_STEP
     ids = patients.ids[frame["patient"].to_numpy()]
     return frame.with_columns(
         pl.Series(name, entity_uuid_strings(keys, ids, frame[visit].to_numpy()))
@@ -67,9 +96,15 @@ def _with_ids(
 
 class ClinicalTableBuilder:
     def __init__(
-        self, model: CompiledModel, catalog: StateCatalog, window_start: int, reference_time: int
+        self,
+        model: CompiledModel,
+        catalog: StateCatalog,
+        window_start: int,
+        reference_time: int,
+        network: CareNetwork,
     ):
         self.model = model
+        self.network = network
         self.catalog = catalog
         self.window_start = window_start
         self.reference_time = reference_time
@@ -82,26 +117,32 @@ class ClinicalTableBuilder:
             pl.col("DESCRIPTION").alias("REASONDESCRIPTION"),
         )
 
-    def build(self, events: dict[str, np.ndarray], patients: ChunkPatients) -> dict[str, pa.Table]:
+    def build(self, events: dict[str, np.ndarray], patients: ChunkPatients) -> ChunkTables:
         frame = pl.DataFrame(events).with_columns(
             pl.Series("PATIENT", patients.uuids.take(pa.array(events["patient"])))
         )
-        encounters = self._encounters(frame, patients)
+        encounters, utilisation = self._encounters(frame, patients)
         links = encounters.select("patient", "enc_state", "enc_visit", "Id", "time")
         tables = {"encounters": encounters}
         for name, (start, end) in ENTRY_KINDS.items():
             tables[name] = self._entries(frame, patients, links, start, end, name)
-        tables["observations"] = self._observations(frame, links)
-        tables["procedures"] = self._procedures(frame, links)
-        tables["immunizations"] = self._immunizations(frame, links)
+        reports = self._reports(frame, patients, links)
+        tables["observations"] = self._observations(frame, patients, links, reports)
+        tables["procedures"] = self._procedures(frame, patients, links)
+        tables["immunizations"] = self._immunizations(frame, patients, links)
         tables["careplan_activities"] = self._activities(tables["careplans"])
-        return {
-            name: tables[name].select(cols.CLINICAL_TABLES[name]).to_arrow()
-            for name in cols.CLINICAL_TABLES
-        }
+        frames = {}
+        for name in cols.CLINICAL_TABLES:
+            columns = cols.CLINICAL_TABLES[name]
+            extra = [c for c in ("Id", "REPORT") if c in tables[name].columns and c not in columns]
+            frames[name] = tables[name].select(*columns, *extra)
+        frames["reports"] = reports.select(REPORT_COLUMNS)
+        return ChunkTables(frames, utilisation)
 
     # -- encounters --------------------------------------------------------------------
-    def _encounters(self, frame: pl.DataFrame, patients: ChunkPatients) -> pl.DataFrame:
+    def _encounters(
+        self, frame: pl.DataFrame, patients: ChunkPatients
+    ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
         starts = frame.filter(pl.col("kind") == mc.E_ENCOUNTER_START)
         ends = frame.filter(pl.col("kind") == mc.E_ENCOUNTER_END).select(
             "patient",
@@ -116,7 +157,7 @@ class ClinicalTableBuilder:
         stop = pl.max_horizontal(
             pl.col("end_time").fill_null(pl.col("time")), pl.col("time") + MIN_ENCOUNTER_SECONDS
         )
-        return (
+        rows = (
             starts.join(self.codes, on="state", how="left", maintain_order="left")
             .join(
                 self.catalog.states.select("state", "ENCOUNTERCLASS"),
@@ -128,10 +169,7 @@ class ClinicalTableBuilder:
             .with_columns(
                 _timestamp(pl.col("time")).alias("START"),
                 _timestamp(stop).alias("STOP"),
-                # Organizations, providers, payers and costs are not modelled yet.
-                pl.lit(None, pl.Utf8).alias("ORGANIZATION"),
-                pl.lit(None, pl.Utf8).alias("PROVIDER"),
-                pl.lit(None, pl.Utf8).alias("PAYER"),
+                # Costs are not modelled.
                 pl.lit(None, pl.Float64).alias("BASE_ENCOUNTER_COST"),
                 pl.lit(None, pl.Float64).alias("TOTAL_CLAIM_COST"),
                 pl.lit(None, pl.Float64).alias("PAYER_COVERAGE"),
@@ -139,6 +177,31 @@ class ClinicalTableBuilder:
                 pl.col("visit").alias("enc_visit"),
             )
         )
+        return self._care(rows, patients.care)
+
+    def _care(
+        self, rows: pl.DataFrame, care: PatientCare
+    ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+        """ORGANIZATION, PROVIDER and PAYER of each encounter, and the counts behind the
+        network tables' utilisation columns."""
+        patient = rows["patient"].to_numpy()
+        at_hospital = rows["ENCOUNTERCLASS"].is_in(HOSPITAL_CLASSES).fill_null(False).to_numpy()
+        organization = np.where(at_hospital, care.hospital[patient], care.clinic[patient])
+        provider = np.where(at_hospital, care.hospitalist[patient], care.clinician[patient])
+        payer = care.payer[patient]
+        network = self.network
+        rows = rows.with_columns(
+            pl.Series("ORGANIZATION", network.organizations["Id"].gather(organization)),
+            pl.Series("PROVIDER", network.providers["Id"].gather(provider)),
+            pl.Series("PAYER", network.payers["Id"].gather(payer)),
+        )
+        utilisation = {
+            "organizations": np.bincount(organization, minlength=network.organizations.height),
+            "providers": np.bincount(provider, minlength=network.providers.height),
+            "payers": np.bincount(payer, minlength=network.payers.height),
+            "payer_members": np.bincount(care.payer, minlength=network.payers.height),
+        }
+        return rows, utilisation
 
     def _link(self, rows: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
         """ENCOUNTER: the row's own encounter if it was exported.
@@ -210,13 +273,14 @@ class ClinicalTableBuilder:
         else:
             start, stop = _timestamp(pl.col("time")), _timestamp(pl.col("end_time"))
         rows = rows.with_columns(start.alias("START"), stop.alias("STOP"))
-        if table == "careplans":
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
-        elif table == "medications":
+        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        if table == "medications":
             active_until = pl.col("end_time").fill_null(self.reference_time)
             days = (active_until - pl.col("time")) / 86400
+            payer_row = patients.care.payer[rows["patient"].to_numpy()]
+            payer = self.network.payers["Id"].gather(payer_row)
             rows = rows.with_columns(
-                pl.lit(None, pl.Utf8).alias("PAYER"),
+                pl.Series("PAYER", payer),
                 pl.lit(None, pl.Float64).alias("BASE_COST"),
                 pl.lit(None, pl.Float64).alias("PAYER_COVERAGE"),
                 (1 + (days // DISPENSE_DAYS)).cast(pl.Int64).alias("DISPENSES"),
@@ -240,17 +304,41 @@ class ClinicalTableBuilder:
                 maintain_order="left",
             )
         elif table == "devices":
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "device_uuid")
-            rows = rows.with_columns(_udi().alias("UDI"))
+            rows = rows.with_columns(_udi(pl.col("Id")).alias("UDI"))
         return rows
 
     # -- point events -----------------------------------------------------------------
-    def _observations(self, frame: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    def _reports(
+        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
+    ) -> pl.DataFrame:
+        rows = frame.filter(pl.col("kind") == mc.E_REPORT)
+        rows = _with_ids(
+            self._link(rows, links), self.model, patients, "state", "visit", "Id", REPORT_ID_OFFSET
+        )
+        return rows.join(self.codes, on="state", how="left", maintain_order="left").with_columns(
+            _timestamp(pl.col("time")).alias("DATE")
+        )
+
+    def _observations(
+        self,
+        frame: pl.DataFrame,
+        patients: ChunkPatients,
+        links: pl.DataFrame,
+        reports: pl.DataFrame,
+    ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_OBSERVATION).with_columns(
             pl.col("sub").cast(pl.Int32)
         )
-        rows = self._link(rows, links).join(
-            self.catalog.observations, on=["state", "sub"], how="left", maintain_order="left"
+        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id", rows["sub"].to_numpy())
+        rows = (
+            self._link(rows, links)
+            .join(self.catalog.observations, on=["state", "sub"], how="left", maintain_order="left")
+            .join(
+                reports.select("patient", "state", "visit", pl.col("Id").alias("REPORT")),
+                on=["patient", "state", "visit"],
+                how="left",
+                maintain_order="left",
+            )
         )
         numeric = pl.col("value").is_not_nan()
         return rows.with_columns(
@@ -262,8 +350,11 @@ class ClinicalTableBuilder:
             pl.when(numeric).then(pl.lit("numeric")).otherwise(pl.col("TYPE")).alias("TYPE"),
         )
 
-    def _procedures(self, frame: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    def _procedures(
+        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
+    ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_PROCEDURE)
+        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
         rows = self._link(rows, links).join(
             self.codes, on="state", how="left", maintain_order="left"
         )
@@ -273,8 +364,11 @@ class ClinicalTableBuilder:
             pl.lit(None, pl.Float64).alias("BASE_COST"),
         )
 
-    def _immunizations(self, frame: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    def _immunizations(
+        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
+    ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_IMMUNIZATION)
+        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
         rows = self._link(rows, links).join(
             self.codes, on="state", how="left", maintain_order="left"
         )
@@ -288,10 +382,10 @@ class ClinicalTableBuilder:
         )
 
 
-def _udi() -> pl.Expr:
+def _udi(device_id: pl.Expr) -> pl.Expr:
     """A GS1-shaped UDI as Synthea writes one: (01) device identifier, (11) manufactured,
     (17) expiry, (10) lot, (21) serial; the digits come from the device's deterministic id."""
-    hex_digits = pl.col("device_uuid").str.replace_all("-", "")
+    hex_digits = device_id.str.replace_all("-", "")
     decimal = hex_digits.str.replace_all("[a-f]", "0")
     return pl.concat_str(
         pl.lit("(01)"),

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cohortforge.exporters.text_export import FHIR_BUNDLE_LAYOUTS, HL7_FRAMINGS
+
 from .errors import CohortforgeError
 from .streams import check_seed
 
@@ -34,6 +36,11 @@ class RunConfig:
     years_of_history: int | None = None
     reference_date: dt.date | None = None
     modules_dirs: tuple[Path, ...] = ()
+    fhir: bool = False  # flipped to True when the FHIR exporter lands
+    fhir_bundle: str = "single"
+    hl7: bool = False  # flipped to True when the HL7 exporter lands
+    hl7_framing: str = "none"
+    vista: bool = False
 
     def __post_init__(self) -> None:
         if self.num_records < 1:
@@ -55,6 +62,14 @@ class RunConfig:
         if self.years_of_history is not None and not 1 <= self.years_of_history <= 150:
             raise CohortforgeError(
                 f"--years-of-history must be from 1 to 150, got {self.years_of_history}"
+            )
+        if self.fhir_bundle not in FHIR_BUNDLE_LAYOUTS:
+            raise CohortforgeError(
+                f"--fhir-bundle {self.fhir_bundle!r} is not one of {', '.join(FHIR_BUNDLE_LAYOUTS)}"
+            )
+        if self.hl7_framing not in HL7_FRAMINGS:
+            raise CohortforgeError(
+                f"--hl7-framing {self.hl7_framing!r} is not one of {', '.join(HL7_FRAMINGS)}"
             )
         check_seed(self.seed)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from cohortforge.scenarios.loader import Scenario
 
+from .care_network import CareNetwork
 from .chunk import Simulation
 from .clinical_tables import ClinicalTableBuilder
 from .cohort import UNIX_EPOCH
@@ -51,6 +52,7 @@ def prepare_simulation(
     seed: int,
     reference_date: dt.date,
     years_of_history: int,
+    network: CareNetwork,
 ) -> Simulation | None:
     """Compile the selected modules; None when there are none (a patients-only run)."""
     if not modules:
@@ -58,5 +60,7 @@ def prepare_simulation(
     model = compile_modules(modules, library, seed)
     reference_time = (reference_date - UNIX_EPOCH).days * 86400
     window_start = reference_time - years_of_history * SECONDS_PER_YEAR
-    tables = ClinicalTableBuilder(model, build_state_catalog(model), window_start, reference_time)
+    tables = ClinicalTableBuilder(
+        model, build_state_catalog(model), window_start, reference_time, network
+    )
     return Simulation(model, tables)

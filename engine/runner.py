@@ -12,6 +12,7 @@ threads, against 6.5 s and 1.8 GB with two spawned worker processes.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,16 +20,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from cohortforge.exporters.text_export import ExportContext, TextExporter
 from cohortforge.scenarios.loader import Scenario, ScenarioError, load_scenario
 
-from .chunk import MODULE_CHUNK_CAP, ChunkJob, ChunkResult, run_chunk
+from .care_network import CareNetwork
+from .chunk import MODULE_CHUNK_CAP, ChunkJob, ChunkResult, Simulation, run_chunk
 from .config import RunConfig
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
 from .module_loader import ModuleLibrary
 from .module_selection import prepare_simulation, select_modules
 from .output_dir import OutputDir
-from .sinks import TableSinks
+from .sinks import TableSinks, TextSinks
+from .text_outputs import export_context, text_exporters
+from .utilisation import UtilisationTotals
 
 ProgressCallback = Callable[[int], None]
 
@@ -70,24 +75,72 @@ def _results_in_order(jobs: list[ChunkJob], workers: int) -> Iterator[ChunkResul
             yield result
 
 
-def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> RunResult:
-    """Generate the cohort described by `config` into its output directory."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything decided before the first chunk runs."""
+
+    scenario: Scenario
+    modules: list
+    reference_date: dt.date
+    years_of_history: int
+    network: CareNetwork
+    simulation: Simulation | None
+    exporters: tuple[TextExporter, ...]
+    context: ExportContext | None
+    jobs: list[ChunkJob]
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """Resolve the scenario and modules, compile, and cut the run into chunk jobs."""
     scenario = resolve_scenario(config.scenario)
     library = ModuleLibrary(config.modules_dirs)
     modules = select_modules(library, scenario, config.modules)
     reference_date = config.reference_date or scenario.reference_date
     years_of_history = config.years_of_history or scenario.years_of_history
-    simulation = prepare_simulation(library, modules, config.seed, reference_date, years_of_history)
-    seconds = {"compile": time.perf_counter() - started}
+    network = CareNetwork(config.seed)
+    simulation = prepare_simulation(
+        library, modules, config.seed, reference_date, years_of_history, network
+    )
+    exporters = text_exporters(config)
+    context = export_context(config, network, reference_date) if exporters else None
     cap = config.chunk_size if simulation is None else min(config.chunk_size, MODULE_CHUNK_CAP)
     jobs = [
         ChunkJob(
-            scenario, config.seed, lo, min(lo + cap, hi), reference_date, config.formats, simulation
+            scenario,
+            config.seed,
+            lo,
+            min(lo + cap, hi),
+            reference_date,
+            config.formats,
+            simulation,
+            exporters,
+            context,
         )
         for chunk_lo, hi in config.chunks()
         for lo in range(chunk_lo, hi, cap)
     ]
+    return RunPlan(
+        scenario,
+        modules,
+        reference_date,
+        years_of_history,
+        network,
+        simulation,
+        exporters,
+        context,
+        jobs,
+    )
+
+
+def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> RunResult:
+    """Generate the cohort described by `config` into its output directory."""
+    started = time.perf_counter()
+    plan = plan_run(config)
+    scenario, modules, jobs = plan.scenario, plan.modules, plan.jobs
+    reference_date, years_of_history = plan.reference_date, plan.years_of_history
+    network, simulation = plan.network, plan.simulation
+    exporters, context = plan.exporters, plan.context
+    seconds = {"compile": time.perf_counter() - started}
     workers = min(config.workers, len(jobs))
     output = OutputDir(config.output_dir, config.overwrite)
     output.prepare()
@@ -96,15 +149,27 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     seconds.update(generate=0.0, kernel=0.0, format_csv=0.0, write=0.0)
     try:
         sinks = TableSinks(output, config.formats)
+        texts = [TextSinks(output, exporter.separators) for exporter in exporters]
+        for exporter, text in zip(exporters, texts, strict=True):
+            text.write(exporter.begin(context))
+        utilisation = UtilisationTotals()
         for result in _results_in_order(jobs, workers):
             write_started = time.perf_counter()
             sinks.write(result)
+            for text, piece in zip(texts, result.text, strict=True):
+                text.write(piece)
+            utilisation.add(result.utilisation)
             seconds["write"] += time.perf_counter() - write_started
             for stage, value in result.seconds.items():
                 seconds[stage] = seconds.get(stage, 0.0) + value
             if on_chunk_done is not None:
                 on_chunk_done(result.hi - result.lo)
-        relative_paths = sinks.close()
+        for exporter, text in zip(exporters, texts, strict=True):
+            text.write(exporter.end(context, text.counts), closing=True)
+        if simulation is not None:
+            for name, table in utilisation.tables(network).items():
+                sinks.write_table(name, table)
+        relative_paths = sinks.close() + [path for text in texts for path in text.paths]
         written = time.perf_counter()
         files = describe_files({relative: output.staged(relative) for relative in relative_paths})
         seconds["checksum"] = time.perf_counter() - written
@@ -119,9 +184,17 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
             "workers": workers,
             "reference_date": reference_date.isoformat(),
             "years_of_history": years_of_history,
+            "text_outputs": [exporter.name for exporter in exporters],
+            "fhir_bundle": config.fhir_bundle,
+            "hl7_framing": config.hl7_framing,
         }
         seconds["wall"] = time.perf_counter() - started
-        manifest = build_manifest(parameters, sinks.row_counts, files, seconds)
+        counts = {
+            f"{exporter.name}:{name}": count
+            for exporter, text in zip(exporters, texts, strict=True)
+            for name, count in text.counts.items()
+        }
+        manifest = build_manifest(parameters, {**sinks.row_counts, **counts}, files, seconds)
         output.publish(relative_paths)
         manifest_path = output.write_manifest(manifest)
     except BaseException:

@@ -1,9 +1,15 @@
-"""Per-table writers for one run, opened lazily when a table's first chunk arrives."""
+"""Per-table and per-text-file writers for one run, opened when their first piece arrives."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from cohortforge.exporters.csv_format import csv_body
 from cohortforge.exporters.csv_writer import CsvTableWriter
 from cohortforge.exporters.parquet_writer import ParquetTableWriter
+from cohortforge.exporters.text_export import TextPiece
 
 from .chunk import ChunkResult
 from .output_dir import OutputDir
@@ -19,20 +25,70 @@ class TableSinks:
 
     def write(self, result: ChunkResult) -> None:
         for name, rows in result.rows.items():
-            self.row_counts[name] = self.row_counts.get(name, 0) + rows
-            schema = result.schemas[name]
-            if "csv" in self.formats:
-                if name not in self.csv:
-                    self.csv[name] = CsvTableWriter(self.output.staged(f"csv/{name}.csv"), schema)
-                self.csv[name].write(result.csv[name], rows)
-            if "parquet" in self.formats:
-                if name not in self.parquet:
-                    path = self.output.staged(f"parquet/{name}.parquet")
-                    self.parquet[name] = ParquetTableWriter(path, schema)
-                self.parquet[name].write(result.tables[name])
+            self._write(
+                name,
+                result.schemas[name],
+                rows,
+                result.csv.get(name),
+                result.tables.get(name),
+            )
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        """A run-wide table written whole (organizations, providers, payers)."""
+        body = csv_body(table) if "csv" in self.formats else None
+        self._write(name, table.schema, table.num_rows, body, table)
+
+    def _write(
+        self, name: str, schema: pa.Schema, rows: int, body: bytes | None, table: pa.Table | None
+    ) -> None:
+        self.row_counts[name] = self.row_counts.get(name, 0) + rows
+        if "csv" in self.formats:
+            if name not in self.csv:
+                self.csv[name] = CsvTableWriter(self.output.staged(f"csv/{name}.csv"), schema)
+            assert body is not None
+            self.csv[name].write(body, rows)
+        if "parquet" in self.formats:
+            if name not in self.parquet:
+                path = self.output.staged(f"parquet/{name}.parquet")
+                self.parquet[name] = ParquetTableWriter(path, schema)
+            assert table is not None
+            self.parquet[name].write(table)
 
     def close(self) -> list[str]:
         """Close every writer; return the relative paths written."""
         for writer in [*self.csv.values(), *self.parquet.values()]:
             writer.close()
         return [f"csv/{n}.csv" for n in self.csv] + [f"parquet/{n}.parquet" for n in self.parquet]
+
+
+class TextSinks:
+    """Appends text pieces to their files in arrival order (begin, chunks, end).
+
+    Files are opened per piece rather than held open, so a layout with one file per
+    patient never runs out of file handles.
+    """
+
+    def __init__(self, output: OutputDir, separators: Mapping[str, bytes]):
+        self.output = output
+        self.separators = separators
+        self._paths: dict[str, None] = {}  # an ordered set: one file per patient is possible
+        self._has_content: set[str] = set()
+        self.counts: dict[str, int] = {}
+
+    def write(self, piece: TextPiece, *, closing: bool = False) -> None:
+        for name, count in piece.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + count
+        for relative, data in piece.files.items():
+            self._paths.setdefault(relative)
+            if not data:
+                continue
+            separator = self.separators.get(relative, b"")
+            with open(self.output.staged(relative), "ab") as file:
+                if separator and not closing and relative in self._has_content:
+                    file.write(separator)
+                file.write(data)
+            self._has_content.add(relative)
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self._paths)

@@ -105,3 +105,21 @@ CLINICAL_TABLES = {
     "allergies": ALLERGIES,
     "devices": DEVICES,
 }
+
+# Written once per run (after the last chunk), with utilisation counts summed over chunks.
+ORGANIZATIONS = (
+    "Id", "NAME", "ADDRESS", "CITY", "STATE", "ZIP", "LAT", "LON", "PHONE", "REVENUE",
+    "UTILIZATION",
+)  # fmt: skip
+PROVIDERS = (
+    "Id", "ORGANIZATION", "NAME", "GENDER", "SPECIALITY", "ADDRESS", "CITY", "STATE", "ZIP",
+    "LAT", "LON", "ENCOUNTERS", "PROCEDURES",
+)  # fmt: skip
+PAYERS = (
+    "Id", "NAME", "OWNERSHIP", "ADDRESS", "CITY", "STATE_HEADQUARTERED", "ZIP", "PHONE",
+    "AMOUNT_COVERED", "AMOUNT_UNCOVERED", "REVENUE", "COVERED_ENCOUNTERS",
+    "UNCOVERED_ENCOUNTERS", "COVERED_MEDICATIONS", "UNCOVERED_MEDICATIONS",
+    "COVERED_PROCEDURES", "UNCOVERED_PROCEDURES", "COVERED_IMMUNIZATIONS",
+    "UNCOVERED_IMMUNIZATIONS", "UNIQUE_CUSTOMERS", "QOLS_AVG", "MEMBER_MONTHS",
+)  # fmt: skip
+NETWORK_TABLES = {"organizations": ORGANIZATIONS, "providers": PROVIDERS, "payers": PAYERS}

@@ -16,7 +16,7 @@ from cohortforge.cli import app
 from cohortforge.engine import chunk as chunk_module
 from cohortforge.engine import runner as runner_module
 from cohortforge.engine.output_dir import STAGING_PREFIX
-from cohortforge.exporters.synthea_columns import CLINICAL_TABLES
+from cohortforge.exporters.synthea_columns import CLINICAL_TABLES, NETWORK_TABLES
 
 from .conftest import read_tree
 
@@ -42,7 +42,7 @@ def test_generate_writes_tables_and_manifest(tmp_path):
     assert manifest["parameters"]["seed"] == 5
     assert manifest["parameters"]["num_records"] == 300
     assert manifest["row_counts"]["patients"] == 300
-    tables = {"patients", *CLINICAL_TABLES}
+    tables = {"patients", *CLINICAL_TABLES, *NETWORK_TABLES}
     assert set(manifest["row_counts"]) == tables
     assert manifest["row_counts"]["encounters"] > 300  # wellness visits at least
     for relative, entry in manifest["files"].items():

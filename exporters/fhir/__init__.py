@@ -1,0 +1,1 @@
+"""fhir export (see exporters/text_export.py for the contract)."""

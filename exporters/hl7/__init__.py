@@ -1,0 +1,1 @@
+"""hl7 export (see exporters/text_export.py for the contract)."""

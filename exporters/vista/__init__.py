@@ -1,0 +1,1 @@
+"""vista export (see exporters/text_export.py for the contract)."""
