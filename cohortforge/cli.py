@@ -177,6 +177,27 @@ def generate(
     vista: Annotated[
         bool, typer.Option("--vista", help="Also write VistA globals: vista/globals.zwr.")
     ] = RunConfig.vista,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            help="Write K part files per output (parquet/<table>/part-00000.parquet, ...), "
+            "one shard of patients each; resumable."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted sharded run: verify finished shards, redo the rest.",
+        ),
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the shards on a Dask cluster, tcp://HOST:PORT (needs cohortforge[dask] "
+            "and an output dir shared with the workers)."
+        ),
+    ] = None,
 ) -> None:
     """Generate a cohort: tables as CSV and/or Parquet, FHIR R4, HL7 v2 (and VistA with
     --vista), plus manifest.json."""
@@ -209,8 +230,11 @@ def generate(
             hl7=hl7,
             hl7_framing=hl7_framing,
             vista=vista,
+            shards=shards,
+            resume=resume,
+            scheduler=scheduler,
         )
-        show_progress = not quiet and len(config.chunks()) > 1
+        show_progress = not quiet and config.num_records > 20_000
         with Progress(
             TextColumn("generating"),
             BarColumn(),

@@ -41,6 +41,9 @@ class RunConfig:
     hl7: bool = False  # flipped to True when the HL7 exporter lands
     hl7_framing: str = "none"
     vista: bool = False
+    shards: int | None = None  # None: one file per table; K: K part files per table
+    resume: bool = False
+    scheduler: str | None = None  # a Dask scheduler address, tcp://host:port
 
     def __post_init__(self) -> None:
         if self.num_records < 1:
@@ -70,6 +73,18 @@ class RunConfig:
         if self.hl7_framing not in HL7_FRAMINGS:
             raise CohortforgeError(
                 f"--hl7-framing {self.hl7_framing!r} is not one of {', '.join(HL7_FRAMINGS)}"
+            )
+        if self.shards is not None and not 1 <= self.shards <= self.num_records:
+            raise CohortforgeError(
+                f"--shards must be from 1 to --num-records ({self.num_records}), got {self.shards}"
+            )
+        if self.resume and self.shards is None:
+            raise CohortforgeError(
+                "--resume continues a sharded run; pass the same --shards as the interrupted run"
+            )
+        if self.scheduler is not None and self.shards is None:
+            raise CohortforgeError(
+                "--scheduler runs shards as cluster tasks; pass --shards K as well (K >= workers)"
             )
         check_seed(self.seed)
 

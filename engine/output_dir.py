@@ -17,7 +17,18 @@ from .errors import CohortforgeError
 
 MANIFEST_NAME = "manifest.json"
 # Folders and files a run owns; --overwrite replaces these and nothing else.
-OWNED_NAMES = ("csv", "parquet", "fhir", "fhir_bundle.json", "hl7", "vista", MANIFEST_NAME)
+PROGRESS_JOURNAL = ".cohortforge-progress.jsonl"
+OWNED_NAMES = (
+    "csv",
+    "parquet",
+    "fhir",
+    "fhir_bundle.json",
+    "fhir_bundle",
+    "hl7",
+    "vista",
+    PROGRESS_JOURNAL,
+    MANIFEST_NAME,
+)
 STAGING_PREFIX = ".cohortforge-staging-"
 
 
@@ -29,17 +40,25 @@ class OutputDir:
 
     def prepare(self) -> Path:
         """Check the target and create the staging folder; return the staging path."""
+        self.check_root()
+        return self.make_staging()
+
+    def check_root(self, *, resuming: bool = False) -> None:
+        """The target must be a directory we may write: empty, or --overwrite, or a run
+        being resumed."""
         if self.root.exists() and not self.root.is_dir():
             raise CohortforgeError(
                 f"output path {self.root} is a file, not a directory; choose another --output-dir"
             )
-        if self.root.is_dir():
+        if self.root.is_dir() and not resuming:
             existing = [p for p in self.root.iterdir() if not p.name.startswith(STAGING_PREFIX)]
             if existing and not self.overwrite:
                 raise CohortforgeError(
                     f"output directory {self.root} is not empty; pass --overwrite to replace "
                     "its cohortforge outputs, or choose another --output-dir"
                 )
+
+    def make_staging(self) -> Path:
         self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
             self.staging.mkdir(parents=True)
@@ -54,6 +73,23 @@ class OutputDir:
             ) from error
         return self.staging
 
+    def remove_stale_staging(self) -> None:
+        """Staging folders left by a killed run hold nothing published; drop them."""
+        if self.root.is_dir():
+            for path in self.root.iterdir():
+                if path.name.startswith(STAGING_PREFIX) and path != self.staging:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def remove_owned(self) -> None:
+        """Remove what an earlier run wrote (only cohortforge's own names)."""
+        (self.root / MANIFEST_NAME).unlink(missing_ok=True)
+        for name in OWNED_NAMES:
+            target = self.root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
     def staged(self, relative: str) -> Path:
         assert self.staging is not None, "prepare() first"
         path = self.staging / relative
@@ -65,16 +101,16 @@ class OutputDir:
         assert self.staging is not None, "prepare() first"
         (self.root / MANIFEST_NAME).unlink(missing_ok=True)
         if self.overwrite:
-            for name in OWNED_NAMES:
-                target = self.root / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        for relative in relative_paths:
+            self.remove_owned()
+        self.publish_as({relative: relative for relative in relative_paths})
+
+    def publish_as(self, targets: dict[str, str]) -> None:
+        """Move staged files (keys) to their paths under the root (values)."""
+        assert self.staging is not None, "prepare() first"
+        for staged, relative in targets.items():
             target = self.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.staging / relative, target)
+            os.replace(self.staging / staged, target)
 
     def write_manifest(self, payload: bytes) -> Path:
         """Write the manifest under a temporary name and rename it: the run's last step."""

@@ -12,6 +12,7 @@ threads, against 6.5 s and 1.8 GB with two spawned worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import deque
@@ -90,6 +91,17 @@ class RunPlan:
     jobs: list[ChunkJob]
 
 
+def jobs_between(config: RunConfig, template: ChunkJob, lo: int, hi: int) -> list[ChunkJob]:
+    """Chunk jobs for ids [lo, hi): --chunk-size ranges, capped with modules."""
+    cap = config.chunk_size
+    if template.simulation is not None:
+        cap = min(cap, MODULE_CHUNK_CAP)
+    return [
+        dataclasses.replace(template, lo=start, hi=min(start + cap, hi))
+        for start in range(lo, hi, cap)
+    ]
+
+
 def plan_run(config: RunConfig) -> RunPlan:
     """Resolve the scenario and modules, compile, and cut the run into chunk jobs."""
     scenario = resolve_scenario(config.scenario)
@@ -103,22 +115,10 @@ def plan_run(config: RunConfig) -> RunPlan:
     )
     exporters = text_exporters(config)
     context = export_context(config, network, reference_date) if exporters else None
-    cap = config.chunk_size if simulation is None else min(config.chunk_size, MODULE_CHUNK_CAP)
-    jobs = [
-        ChunkJob(
-            scenario,
-            config.seed,
-            lo,
-            min(lo + cap, hi),
-            reference_date,
-            config.formats,
-            simulation,
-            exporters,
-            context,
-        )
-        for chunk_lo, hi in config.chunks()
-        for lo in range(chunk_lo, hi, cap)
-    ]
+    template = ChunkJob(
+        scenario, config.seed, 0, 0, reference_date, config.formats, simulation, exporters, context
+    )
+    jobs = jobs_between(config, template, 0, config.num_records)
     return RunPlan(
         scenario,
         modules,
@@ -132,73 +132,112 @@ def plan_run(config: RunConfig) -> RunPlan:
     )
 
 
+@dataclass
+class RangeOutput:
+    """What writing a list of chunk jobs produced (files still in staging)."""
+
+    paths: list[str]
+    row_counts: dict[str, int]  # tables, then "<exporter>:<count>" from text exporters
+    utilisation: UtilisationTotals
+    seconds: dict[str, float]
+
+
+def write_jobs(
+    plan: RunPlan,
+    jobs: list[ChunkJob],
+    output: OutputDir,
+    workers: int,
+    *,
+    network_tables: bool,
+    on_chunk_done: ProgressCallback | None = None,
+) -> RangeOutput:
+    """Run `jobs` in order and write their tables and text files into `output`'s staging.
+
+    `network_tables`: also write organizations, providers and payers with the
+    utilisation of these jobs (a sharded run writes them once, after every shard).
+    """
+    formats = jobs[0].formats if jobs else ()
+    exporters, context = plan.exporters, plan.context
+    # generate and format_* are summed over chunks (CPU time across workers);
+    # write is the main thread's time spent in the writers.
+    seconds = {"generate": 0.0, "kernel": 0.0, "format_csv": 0.0, "write": 0.0}
+    sinks = TableSinks(output, formats)
+    texts = [TextSinks(output, exporter.separators) for exporter in exporters]
+    for exporter, text in zip(exporters, texts, strict=True):
+        text.write(exporter.begin(context))
+    utilisation = UtilisationTotals()
+    for result in _results_in_order(jobs, workers):
+        write_started = time.perf_counter()
+        sinks.write(result)
+        for text, piece in zip(texts, result.text, strict=True):
+            text.write(piece)
+        utilisation.add(result.utilisation)
+        seconds["write"] += time.perf_counter() - write_started
+        for stage, value in result.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + value
+        if on_chunk_done is not None:
+            on_chunk_done(result.hi - result.lo)
+    for exporter, text in zip(exporters, texts, strict=True):
+        text.write(exporter.end(context, text.counts), closing=True)
+    if network_tables and plan.simulation is not None:
+        for name, table in utilisation.tables(plan.network).items():
+            sinks.write_table(name, table)
+    paths = sinks.close() + [path for text in texts for path in text.paths]
+    counts = {
+        f"{exporter.name}:{name}": count
+        for exporter, text in zip(exporters, texts, strict=True)
+        for name, count in text.counts.items()
+    }
+    return RangeOutput(paths, {**sinks.row_counts, **counts}, utilisation, seconds)
+
+
+def run_parameters(config: RunConfig, plan: RunPlan) -> dict:
+    """The manifest's record of what was asked for."""
+    return {
+        "num_records": config.num_records,
+        "scenario": plan.scenario.name,
+        "modules": [module.name for module in plan.modules],
+        "modules_dirs": [str(d) for d in config.modules_dirs],
+        "seed": config.seed,
+        "output_format": config.output_format,
+        "chunk_size": config.chunk_size,
+        "workers": config.workers,
+        "reference_date": plan.reference_date.isoformat(),
+        "years_of_history": plan.years_of_history,
+        "text_outputs": [exporter.name for exporter in plan.exporters],
+        "fhir_bundle": config.fhir_bundle,
+        "hl7_framing": config.hl7_framing,
+        "shards": config.shards,
+    }
+
+
 def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> RunResult:
     """Generate the cohort described by `config` into its output directory."""
+    if config.shards is not None:
+        from .sharded_run import run_sharded
+
+        return run_sharded(config, on_chunk_done)
     started = time.perf_counter()
     plan = plan_run(config)
-    scenario, modules, jobs = plan.scenario, plan.modules, plan.jobs
-    reference_date, years_of_history = plan.reference_date, plan.years_of_history
-    network, simulation = plan.network, plan.simulation
-    exporters, context = plan.exporters, plan.context
     seconds = {"compile": time.perf_counter() - started}
-    workers = min(config.workers, len(jobs))
+    workers = min(config.workers, len(plan.jobs))
     output = OutputDir(config.output_dir, config.overwrite)
     output.prepare()
-    # generate and format_csv are summed over chunks (CPU time across workers);
-    # write is the main thread's time spent in the writers.
-    seconds.update(generate=0.0, kernel=0.0, format_csv=0.0, write=0.0)
     try:
-        sinks = TableSinks(output, config.formats)
-        texts = [TextSinks(output, exporter.separators) for exporter in exporters]
-        for exporter, text in zip(exporters, texts, strict=True):
-            text.write(exporter.begin(context))
-        utilisation = UtilisationTotals()
-        for result in _results_in_order(jobs, workers):
-            write_started = time.perf_counter()
-            sinks.write(result)
-            for text, piece in zip(texts, result.text, strict=True):
-                text.write(piece)
-            utilisation.add(result.utilisation)
-            seconds["write"] += time.perf_counter() - write_started
-            for stage, value in result.seconds.items():
-                seconds[stage] = seconds.get(stage, 0.0) + value
-            if on_chunk_done is not None:
-                on_chunk_done(result.hi - result.lo)
-        for exporter, text in zip(exporters, texts, strict=True):
-            text.write(exporter.end(context, text.counts), closing=True)
-        if simulation is not None:
-            for name, table in utilisation.tables(network).items():
-                sinks.write_table(name, table)
-        relative_paths = sinks.close() + [path for text in texts for path in text.paths]
-        written = time.perf_counter()
-        files = describe_files({relative: output.staged(relative) for relative in relative_paths})
-        seconds["checksum"] = time.perf_counter() - written
-        parameters = {
-            "num_records": config.num_records,
-            "scenario": scenario.name,
-            "modules": [module.name for module in modules],
-            "modules_dirs": [str(d) for d in config.modules_dirs],
-            "seed": config.seed,
-            "output_format": config.output_format,
-            "chunk_size": config.chunk_size,
-            "workers": workers,
-            "reference_date": reference_date.isoformat(),
-            "years_of_history": years_of_history,
-            "text_outputs": [exporter.name for exporter in exporters],
-            "fhir_bundle": config.fhir_bundle,
-            "hl7_framing": config.hl7_framing,
-        }
+        written = write_jobs(
+            plan, plan.jobs, output, workers, network_tables=True, on_chunk_done=on_chunk_done
+        )
+        seconds.update(written.seconds)
+        checksum_started = time.perf_counter()
+        files = describe_files({relative: output.staged(relative) for relative in written.paths})
+        seconds["checksum"] = time.perf_counter() - checksum_started
         seconds["wall"] = time.perf_counter() - started
-        counts = {
-            f"{exporter.name}:{name}": count
-            for exporter, text in zip(exporters, texts, strict=True)
-            for name, count in text.counts.items()
-        }
-        manifest = build_manifest(parameters, {**sinks.row_counts, **counts}, files, seconds)
-        output.publish(relative_paths)
+        parameters = {**run_parameters(config, plan), "workers": workers}
+        manifest = build_manifest(parameters, written.row_counts, files, seconds)
+        output.publish(written.paths)
         manifest_path = output.write_manifest(manifest)
     except BaseException:
         output.discard()
         raise
     output.discard()
-    return RunResult(config.output_dir, manifest_path, sinks.row_counts, relative_paths, seconds)
+    return RunResult(config.output_dir, manifest_path, written.row_counts, written.paths, seconds)
