@@ -102,6 +102,11 @@ class KernelModel(NamedTuple):
     ins_operator: np.ndarray  # int8[I]
     ins_n: np.ndarray  # int32[I]
     ins_x: np.ndarray  # float64[I]
+    # Short-circuit exits: an instruction whose value decides its And/Or parent jumps there.
+    ins_exit: np.ndarray  # int32[I]: the parent And/Or instruction, else -1
+    ins_exit_top: np.ndarray  # int32[I]: the stack height before the parent's first operand
+    ins_exit_on: np.ndarray  # int8[I]: the deciding value (0 under And, 1 under Or)
+    cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
     module_initial: np.ndarray  # int32[M] initial state of each run module
     sizes: np.ndarray  # int64[4]: attributes, entry slots, obs slots, prior slots
@@ -338,6 +343,46 @@ def _unread_values(values, instructions, builder, aux, kind, choice_attr) -> np.
     )
 
 
+LOGIC_OPS = (mc.C_AND, mc.C_OR, mc.C_NOT, mc.C_AT_LEAST)
+# What a condition may read and still change its value only when time passes: the patient's
+# fixed facts, and Age/Date thresholds (checked for whole seconds below).
+STATIC_OPS = (mc.C_TRUE, mc.C_FALSE, mc.C_GENDER, mc.C_RACE, mc.C_SES, *LOGIC_OPS)
+ORDERINGS = (mc.OP_LT, mc.OP_LE, mc.OP_GT, mc.OP_GE)
+
+
+def short_circuit_exits(program: list[Instruction]) -> list[tuple[int, int, int]]:
+    """(exit, exit_top, exit_on) per instruction of one postfix program, indices within it.
+
+    Conditions have no side effects, so once an operand of an And is false (of an Or,
+    true) the kernel may skip the remaining operands and take that value for the And/Or.
+    """
+    exits = [(-1, 0, 0)] * len(program)
+    pending: list[tuple[int, int]] = []  # (root instruction, stack height before the subtree)
+    for index, (op, _a, _operator, n, _x) in enumerate(program):
+        if op not in LOGIC_OPS:
+            pending.append((index, len(pending)))
+            continue
+        operands = pending[len(pending) - int(n) :]
+        del pending[len(pending) - int(n) :]
+        height = operands[0][1]
+        if op in (mc.C_AND, mc.C_OR):
+            for root, _ in operands:
+                exits[root] = (index, height, int(op == mc.C_OR))
+        pending.append((index, height))
+    return exits
+
+
+def time_only(program: list[Instruction]) -> bool:
+    """Whether the value changes only at the instants kernels/machine.next_threshold finds:
+    fixed facts and Age/Date orderings against whole seconds (no attribute, entry,
+    observation or prior-state read, no == or != that flips back a second later)."""
+    return all(
+        op in STATIC_OPS
+        or (op in (mc.C_AGE, mc.C_TIME) and operator in ORDERINGS and float(x).is_integer())
+        for op, _a, operator, _n, x in program
+    )
+
+
 def compile_modules(
     modules: Sequence[ModuleFile], library: ModuleLibrary, seed: int
 ) -> CompiledModel:
@@ -379,8 +424,14 @@ def compile_modules(
         prior[state_id] = slot
     cond_start = np.zeros(len(builder.conditions) + 1, dtype=np.int32)
     instructions: list[Instruction] = []
+    exits: list[tuple[int, int, int]] = []
     for index, program in enumerate(builder.conditions):
+        start = len(instructions)
         instructions += program
+        exits += [
+            (exit_at + start if exit_at >= 0 else -1, top, on)
+            for exit_at, top, on in short_circuit_exits(program)
+        ]
         cond_start[index + 1] = len(instructions)
     ins = (
         np.array(instructions, dtype=np.float64).reshape(-1, 5)
@@ -428,6 +479,10 @@ def compile_modules(
         ins_operator=ins[:, 2].astype(np.int8),
         ins_n=ins[:, 3].astype(np.int32),
         ins_x=ins[:, 4].copy(),
+        ins_exit=np.array([e[0] for e in exits], dtype=np.int32),
+        ins_exit_top=np.array([e[1] for e in exits], dtype=np.int32),
+        ins_exit_on=np.array([e[2] for e in exits], dtype=np.int8),
+        cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),
         sizes=np.array(
