@@ -97,15 +97,12 @@ class KernelModel(NamedTuple):
     value_rng_slot: np.ndarray  # int32[V]
     value_unread: np.ndarray  # int8[V]: 1 when no condition or value reads what it records
     cond_start: np.ndarray  # int32[NC + 1]
-    ins_op: np.ndarray  # int8[I]
-    ins_a: np.ndarray  # int32[I]
-    ins_operator: np.ndarray  # int8[I]
-    ins_n: np.ndarray  # int32[I]
+    # One row per condition instruction (columns mc.INS_*), so the evaluator reads one
+    # cache line per instruction. The exits short-circuit: an operand whose value decides
+    # its And/Or jumps there (INS_EXIT, -1 for none) with the stack cut back to the height
+    # before the And/Or's first operand (INS_EXIT_TOP) when its value is INS_EXIT_ON.
+    ins_code: np.ndarray  # int32[I, mc.INS_WIDTH]
     ins_x: np.ndarray  # float64[I]
-    # Short-circuit exits: an instruction whose value decides its And/Or parent jumps there.
-    ins_exit: np.ndarray  # int32[I]: the parent And/Or instruction, else -1
-    ins_exit_top: np.ndarray  # int32[I]: the stack height before the parent's first operand
-    ins_exit_on: np.ndarray  # int8[I]: the deciding value (0 under And, 1 under Or)
     cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
     module_initial: np.ndarray  # int32[M] initial state of each run module
@@ -383,6 +380,16 @@ def time_only(program: list[Instruction]) -> bool:
     )
 
 
+def _instruction_rows(ins: np.ndarray, exits: list[tuple[int, int, int]]) -> np.ndarray:
+    rows = np.zeros((len(exits), mc.INS_WIDTH), dtype=np.int32)
+    rows[:, mc.INS_OP] = ins[:, 0]
+    rows[:, mc.INS_A] = ins[:, 1]
+    rows[:, mc.INS_OPERATOR] = ins[:, 2]
+    rows[:, mc.INS_N] = ins[:, 3]
+    rows[:, [mc.INS_EXIT, mc.INS_EXIT_TOP, mc.INS_EXIT_ON]] = np.array(exits).reshape(-1, 3)
+    return rows
+
+
 def compile_modules(
     modules: Sequence[ModuleFile], library: ModuleLibrary, seed: int
 ) -> CompiledModel:
@@ -474,14 +481,8 @@ def compile_modules(
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
         value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
-        ins_op=ins[:, 0].astype(np.int8),
-        ins_a=ins[:, 1].astype(np.int32),
-        ins_operator=ins[:, 2].astype(np.int8),
-        ins_n=ins[:, 3].astype(np.int32),
+        ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
-        ins_exit=np.array([e[0] for e in exits], dtype=np.int32),
-        ins_exit_top=np.array([e[1] for e in exits], dtype=np.int32),
-        ins_exit_on=np.array([e[2] for e in exits], dtype=np.int8),
         cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),

@@ -147,13 +147,14 @@ def _evaluate(
     rest of it: conditions have no side effects, so only the work changes."""
     top = 0
     n_entry = model.sizes[1]
+    code = model.ins_code
     i = model.cond_start[condition]
     end = model.cond_start[condition + 1]
     while i < end:
-        op = model.ins_op[i]
-        a = model.ins_a[i]
-        operator = model.ins_operator[i]
-        n = model.ins_n[i]
+        op = code[i, mc.INS_OP]
+        a = code[i, mc.INS_A]
+        operator = code[i, mc.INS_OPERATOR]
+        n = code[i, mc.INS_N]
         x = model.ins_x[i]
         if op == mc.C_TRUE:
             result = True
@@ -229,9 +230,9 @@ def _evaluate(
                 if stack[top]:
                     count += 1
             result = count >= a
-        while model.ins_exit[i] >= 0 and result == (model.ins_exit_on[i] == 1):
-            top = model.ins_exit_top[i]
-            i = model.ins_exit[i]
+        while code[i, mc.INS_EXIT] >= 0 and result == (code[i, mc.INS_EXIT_ON] == 1):
+            top = code[i, mc.INS_EXIT_TOP]
+            i = code[i, mc.INS_EXIT]
         stack[top] = result
         top += 1
         i += 1
@@ -250,12 +251,13 @@ def next_threshold(model, condition, t, birth):
     """The next time after t at which an Age or Date part of the condition can flip."""
     best = FOREVER
     for i in range(model.cond_start[condition], model.cond_start[condition + 1]):
-        op = model.ins_op[i]
+        op = model.ins_code[i, mc.INS_OP]
         if op == mc.C_AGE or op == mc.C_TIME:
             moment = np.int64(math.ceil(model.ins_x[i]))
             if op == mc.C_AGE:
                 moment += birth
-            if model.ins_operator[i] == mc.OP_GT or model.ins_operator[i] == mc.OP_LE:
+            operator = model.ins_code[i, mc.INS_OPERATOR]
+            if operator == mc.OP_GT or operator == mc.OP_LE:
                 moment += 1
             if t < moment < best:
                 best = moment
