@@ -97,11 +97,13 @@ class KernelModel(NamedTuple):
     value_rng_slot: np.ndarray  # int32[V]
     value_unread: np.ndarray  # int8[V]: 1 when no condition or value reads what it records
     cond_start: np.ndarray  # int32[NC + 1]
-    ins_op: np.ndarray  # int8[I]
-    ins_a: np.ndarray  # int32[I]
-    ins_operator: np.ndarray  # int8[I]
-    ins_n: np.ndarray  # int32[I]
+    # One row per condition instruction (columns mc.INS_*), so the evaluator reads one
+    # cache line per instruction. The exits short-circuit: an operand whose value decides
+    # its And/Or jumps there (INS_EXIT, -1 for none) with the stack cut back to the height
+    # before the And/Or's first operand (INS_EXIT_TOP) when its value is INS_EXIT_ON.
+    ins_code: np.ndarray  # int32[I, mc.INS_WIDTH]
     ins_x: np.ndarray  # float64[I]
+    cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
     module_initial: np.ndarray  # int32[M] initial state of each run module
     sizes: np.ndarray  # int64[4]: attributes, entry slots, obs slots, prior slots
@@ -338,6 +340,56 @@ def _unread_values(values, instructions, builder, aux, kind, choice_attr) -> np.
     )
 
 
+LOGIC_OPS = (mc.C_AND, mc.C_OR, mc.C_NOT, mc.C_AT_LEAST)
+# What a condition may read and still change its value only when time passes: the patient's
+# fixed facts, and Age/Date thresholds (checked for whole seconds below).
+STATIC_OPS = (mc.C_TRUE, mc.C_FALSE, mc.C_GENDER, mc.C_RACE, mc.C_SES, *LOGIC_OPS)
+ORDERINGS = (mc.OP_LT, mc.OP_LE, mc.OP_GT, mc.OP_GE)
+
+
+def short_circuit_exits(program: list[Instruction]) -> list[tuple[int, int, int]]:
+    """(exit, exit_top, exit_on) per instruction of one postfix program, indices within it.
+
+    Conditions have no side effects, so once an operand of an And is false (of an Or,
+    true) the kernel may skip the remaining operands and take that value for the And/Or.
+    """
+    exits = [(-1, 0, 0)] * len(program)
+    pending: list[tuple[int, int]] = []  # (root instruction, stack height before the subtree)
+    for index, (op, _a, _operator, n, _x) in enumerate(program):
+        if op not in LOGIC_OPS:
+            pending.append((index, len(pending)))
+            continue
+        operands = pending[len(pending) - int(n) :]
+        del pending[len(pending) - int(n) :]
+        height = operands[0][1]
+        if op in (mc.C_AND, mc.C_OR):
+            for root, _ in operands:
+                exits[root] = (index, height, int(op == mc.C_OR))
+        pending.append((index, height))
+    return exits
+
+
+def time_only(program: list[Instruction]) -> bool:
+    """Whether the value changes only at the instants kernels/machine.next_threshold finds:
+    fixed facts and Age/Date orderings against whole seconds (no attribute, entry,
+    observation or prior-state read, no == or != that flips back a second later)."""
+    return all(
+        op in STATIC_OPS
+        or (op in (mc.C_AGE, mc.C_TIME) and operator in ORDERINGS and float(x).is_integer())
+        for op, _a, operator, _n, x in program
+    )
+
+
+def _instruction_rows(ins: np.ndarray, exits: list[tuple[int, int, int]]) -> np.ndarray:
+    rows = np.zeros((len(exits), mc.INS_WIDTH), dtype=np.int32)
+    rows[:, mc.INS_OP] = ins[:, 0]
+    rows[:, mc.INS_A] = ins[:, 1]
+    rows[:, mc.INS_OPERATOR] = ins[:, 2]
+    rows[:, mc.INS_N] = ins[:, 3]
+    rows[:, [mc.INS_EXIT, mc.INS_EXIT_TOP, mc.INS_EXIT_ON]] = np.array(exits).reshape(-1, 3)
+    return rows
+
+
 def compile_modules(
     modules: Sequence[ModuleFile], library: ModuleLibrary, seed: int
 ) -> CompiledModel:
@@ -379,8 +431,14 @@ def compile_modules(
         prior[state_id] = slot
     cond_start = np.zeros(len(builder.conditions) + 1, dtype=np.int32)
     instructions: list[Instruction] = []
+    exits: list[tuple[int, int, int]] = []
     for index, program in enumerate(builder.conditions):
+        start = len(instructions)
         instructions += program
+        exits += [
+            (exit_at + start if exit_at >= 0 else -1, top, on)
+            for exit_at, top, on in short_circuit_exits(program)
+        ]
         cond_start[index + 1] = len(instructions)
     ins = (
         np.array(instructions, dtype=np.float64).reshape(-1, 5)
@@ -423,11 +481,9 @@ def compile_modules(
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
         value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
-        ins_op=ins[:, 0].astype(np.int8),
-        ins_a=ins[:, 1].astype(np.int32),
-        ins_operator=ins[:, 2].astype(np.int8),
-        ins_n=ins[:, 3].astype(np.int32),
+        ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
+        cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),
         sizes=np.array(

@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from . import machine_codes as mc
 from .rng import random_uniform
+from .unowned import keep_alive, unowned
 
 NEVER = np.int64(-(2**62))
 FOREVER = np.int64(2**62)
@@ -140,14 +141,20 @@ def _evaluate(
     prior_time,
     stack,
 ):
-    """Run one condition program (postfix) and return its truth at time t."""
+    """Run one condition program (postfix) and return its truth at time t.
+
+    An operand that decides its And/Or (engine/compile.py short_circuit_exits) skips the
+    rest of it: conditions have no side effects, so only the work changes."""
     top = 0
     n_entry = model.sizes[1]
-    for i in range(model.cond_start[condition], model.cond_start[condition + 1]):
-        op = model.ins_op[i]
-        a = model.ins_a[i]
-        operator = model.ins_operator[i]
-        n = model.ins_n[i]
+    code = model.ins_code
+    i = model.cond_start[condition]
+    end = model.cond_start[condition + 1]
+    while i < end:
+        op = code[i, mc.INS_OP]
+        a = code[i, mc.INS_A]
+        operator = code[i, mc.INS_OPERATOR]
+        n = code[i, mc.INS_N]
         x = model.ins_x[i]
         if op == mc.C_TRUE:
             result = True
@@ -223,8 +230,12 @@ def _evaluate(
                 if stack[top]:
                     count += 1
             result = count >= a
+        while code[i, mc.INS_EXIT] >= 0 and result == (code[i, mc.INS_EXIT_ON] == 1):
+            top = code[i, mc.INS_EXIT_TOP]
+            i = code[i, mc.INS_EXIT]
         stack[top] = result
         top += 1
+        i += 1
     return stack[top - 1]
 
 
@@ -240,12 +251,13 @@ def next_threshold(model, condition, t, birth):
     """The next time after t at which an Age or Date part of the condition can flip."""
     best = FOREVER
     for i in range(model.cond_start[condition], model.cond_start[condition + 1]):
-        op = model.ins_op[i]
+        op = model.ins_code[i, mc.INS_OP]
         if op == mc.C_AGE or op == mc.C_TIME:
             moment = np.int64(math.ceil(model.ins_x[i]))
             if op == mc.C_AGE:
                 moment += birth
-            if model.ins_operator[i] == mc.OP_GT or model.ins_operator[i] == mc.OP_LE:
+            operator = model.ins_code[i, mc.INS_OPERATOR]
+            if operator == mc.OP_GT or operator == mc.OP_LE:
                 moment += 1
             if t < moment < best:
                 best = moment
@@ -320,6 +332,7 @@ def simulate_patient(
     model_value_rng_slot = model.value_rng_slot
     model_value_source = model.value_source
     model_value_vital_attr = model.value_vital_attr
+    model_cond_time_only = model.cond_time_only
     n_modules = model_module_initial.size
     n_entry = model_sizes[1]
     visits[:] = 0
@@ -843,12 +856,16 @@ def simulate_patient(
             s = nxt
         if death_time <= t:
             break
-        # Guards re-test whenever something they read may have changed.
+        # Guards re-test whenever something they read may have changed. One that reads only
+        # the time cannot have changed before its own wake time, when it is tested anyway.
         for k in range(n_modules):
             if status[k] == mc.M_GUARD:
+                condition = model_state_aux[cur[k], 0]
+                if model_cond_time_only[condition] == 1:
+                    continue
                 if evaluate(
                     model,
-                    model_state_aux[cur[k], 0],
+                    condition,
                     t,
                     birth,
                     is_male,
@@ -1025,6 +1042,113 @@ def _emit(
     return count + 1
 
 
+@njit(cache=True, nogil=True)
+def _simulate_block(
+    model,
+    b,
+    patient_ids,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    death_time,
+    init_slots,
+    init_values,
+    init_types,
+    horizon,
+    window_start,
+    block_size,
+    capacity,
+    scratch,
+    out_i32,
+    out_time,
+    out_value,
+):
+    """Simulate block b's patients one after the other in the same scratch arrays;
+    returns (events written, flags)."""
+    (
+        visits,
+        entered_at,
+        entries_now,
+        attr_val,
+        attr_type,
+        active_count,
+        act_state,
+        act_visit,
+        act_kind,
+        act_slot,
+        obs_val,
+        obs_time,
+        prior_time,
+        cur,
+        wake,
+        status,
+        resume,
+        enc_state,
+        enc_visit,
+        enc_owned,
+        call_stack,
+        depth,
+        stack,
+    ) = scratch
+    base = b * capacity
+    count = 0
+    flags = 0
+    for p in range(b * block_size, min(patient_ids.size, (b + 1) * block_size)):
+        count, patient_flags = simulate_patient(
+            model,
+            p,
+            patient_ids[p],
+            birth[p],
+            is_male[p],
+            race[p],
+            hispanic[p],
+            ses[p],
+            death_time[p],
+            init_slots,
+            init_values,
+            init_types,
+            horizon,
+            window_start,
+            visits,
+            entered_at,
+            entries_now,
+            attr_val,
+            attr_type,
+            active_count,
+            act_state,
+            act_visit,
+            act_kind,
+            act_slot,
+            obs_val,
+            obs_time,
+            prior_time,
+            cur,
+            wake,
+            status,
+            resume,
+            enc_state,
+            enc_visit,
+            enc_owned,
+            call_stack,
+            depth,
+            stack,
+            out_i32,
+            out_time,
+            out_value,
+            base,
+            count,
+            capacity,
+        )
+        flags |= patient_flags
+        if count > capacity:
+            flags |= FLAG_OVERFLOW
+            count = capacity
+            break
+    return count, flags
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def simulate_cohort(
     model,
@@ -1048,7 +1172,12 @@ def simulate_cohort(
     out_count,
     out_flags,
 ):
-    """Simulate every patient; block b writes events [b*capacity, b*capacity + out_count[b])."""
+    """Simulate every patient; block b writes events [b*capacity, b*capacity + out_count[b]).
+
+    The block runs on views without an owner (kernels/unowned.py): Numba then skips the
+    atomic reference counting it would otherwise do around every use of an array in the
+    hot loop, which was a third of the kernel's time. The owners here outlive the views.
+    """
     n = patient_ids.size
     n_blocks = (n + block_size - 1) // block_size
     n_states = model.state_kind.size
@@ -1058,82 +1187,53 @@ def simulate_cohort(
     n_prior = model.sizes[3]
     n_modules = model.module_initial.size
     for b in prange(n_blocks):
-        visits = np.zeros(n_states, dtype=np.int32)
-        entered_at = np.zeros(n_states, dtype=np.int64)
-        entries_now = np.zeros(n_states, dtype=np.int32)
-        attr_val = np.zeros(n_attrs, dtype=np.float64)
-        attr_type = np.zeros(n_attrs, dtype=np.int8)
-        active_count = np.zeros(N_ENTRY_KINDS * n_entry, dtype=np.int32)
-        act_state = np.zeros(MAX_ACTIVE, dtype=np.int64)
-        act_visit = np.zeros(MAX_ACTIVE, dtype=np.int64)
-        act_kind = np.zeros(MAX_ACTIVE, dtype=np.int32)
-        act_slot = np.zeros(MAX_ACTIVE, dtype=np.int32)
-        obs_val = np.zeros(n_obs, dtype=np.float64)
-        obs_time = np.zeros(n_obs, dtype=np.int64)
-        prior_time = np.zeros(n_prior, dtype=np.int64)
-        cur = np.zeros(n_modules, dtype=np.int64)
-        wake = np.zeros(n_modules, dtype=np.int64)
-        status = np.zeros(n_modules, dtype=np.int8)
-        resume = np.zeros(n_modules, dtype=np.int8)
-        enc_state = np.zeros(n_modules, dtype=np.int64)
-        enc_visit = np.zeros(n_modules, dtype=np.int64)
-        enc_owned = np.zeros(n_modules, dtype=np.int8)
-        call_stack = np.zeros((n_modules, MAX_DEPTH), dtype=np.int64)
-        depth = np.zeros(n_modules, dtype=np.int64)
-        stack = np.zeros(STACK_SIZE, dtype=np.bool_)
-        base = b * capacity
-        count = 0
-        flags = 0
-        for p in range(b * block_size, min(n, (b + 1) * block_size)):
-            count, patient_flags = simulate_patient(
-                model,
-                p,
-                patient_ids[p],
-                birth[p],
-                is_male[p],
-                race[p],
-                hispanic[p],
-                ses[p],
-                death_time[p],
-                init_slots,
-                init_values,
-                init_types,
-                horizon,
-                window_start,
-                visits,
-                entered_at,
-                entries_now,
-                attr_val,
-                attr_type,
-                active_count,
-                act_state,
-                act_visit,
-                act_kind,
-                act_slot,
-                obs_val,
-                obs_time,
-                prior_time,
-                cur,
-                wake,
-                status,
-                resume,
-                enc_state,
-                enc_visit,
-                enc_owned,
-                call_stack,
-                depth,
-                stack,
-                out_i32,
-                out_time,
-                out_value,
-                base,
-                count,
-                capacity,
-            )
-            flags |= patient_flags
-            if count > capacity:
-                flags |= FLAG_OVERFLOW
-                count = capacity
-                break
+        scratch = (
+            np.zeros(n_states, dtype=np.int32),  # visits
+            np.zeros(n_states, dtype=np.int64),  # entered_at
+            np.zeros(n_states, dtype=np.int32),  # entries_now
+            np.zeros(n_attrs, dtype=np.float64),  # attr_val
+            np.zeros(n_attrs, dtype=np.int8),  # attr_type
+            np.zeros(N_ENTRY_KINDS * n_entry, dtype=np.int32),  # active_count
+            np.zeros(MAX_ACTIVE, dtype=np.int64),  # act_state
+            np.zeros(MAX_ACTIVE, dtype=np.int64),  # act_visit
+            np.zeros(MAX_ACTIVE, dtype=np.int32),  # act_kind
+            np.zeros(MAX_ACTIVE, dtype=np.int32),  # act_slot
+            np.zeros(n_obs, dtype=np.float64),  # obs_val
+            np.zeros(n_obs, dtype=np.int64),  # obs_time
+            np.zeros(n_prior, dtype=np.int64),  # prior_time
+            np.zeros(n_modules, dtype=np.int64),  # cur
+            np.zeros(n_modules, dtype=np.int64),  # wake
+            np.zeros(n_modules, dtype=np.int8),  # status
+            np.zeros(n_modules, dtype=np.int8),  # resume
+            np.zeros(n_modules, dtype=np.int64),  # enc_state
+            np.zeros(n_modules, dtype=np.int64),  # enc_visit
+            np.zeros(n_modules, dtype=np.int8),  # enc_owned
+            np.zeros((n_modules, MAX_DEPTH), dtype=np.int64),  # call_stack
+            np.zeros(n_modules, dtype=np.int64),  # depth
+            np.zeros(STACK_SIZE, dtype=np.bool_),  # stack
+        )
+        count, flags = _simulate_block(
+            unowned(model),
+            b,
+            patient_ids,
+            birth,
+            is_male,
+            race,
+            hispanic,
+            ses,
+            death_time,
+            init_slots,
+            init_values,
+            init_types,
+            horizon,
+            window_start,
+            block_size,
+            capacity,
+            unowned(scratch),
+            unowned(out_i32),
+            unowned(out_time),
+            unowned(out_value),
+        )
+        keep_alive(scratch)
         out_count[b] = count
         out_flags[b] = flags

@@ -113,3 +113,13 @@ M_DONE = 3
 END_BY_ATTRIBUTE = 0
 END_BY_STATE = 1
 END_BY_CODES = 2
+
+# Columns of a condition instruction row (KernelModel.ins_code).
+INS_OP = 0
+INS_A = 1
+INS_OPERATOR = 2
+INS_N = 3
+INS_EXIT = 4
+INS_EXIT_TOP = 5
+INS_EXIT_ON = 6
+INS_WIDTH = 8
