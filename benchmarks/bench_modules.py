@@ -9,7 +9,8 @@ Documented command (README, "Benchmarks"):
     python -m benchmarks.peak_rss cohortforge generate -n 1000000 \\
         --scenario benchmarks/scenarios/conformance.toml \\
         --modules-dir ../shared/conformance/synthea_modules \\
-        --output-format parquet --seed 1 --output-dir /tmp/bench --overwrite --quiet
+        --output-format parquet --no-fhir --no-hl7 --seed 1 --output-dir /tmp/bench \\
+        --overwrite --quiet
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class ModulesRun:
             "--output-dir",
             str(out),
             "--overwrite",
+            "--no-fhir",
+            "--no-hl7",
             "--quiet",
         ]
         self.rss, self.wall = peak_rss_bytes(command)

@@ -37,6 +37,8 @@ def _generate_command(num_records: int, output_dir: Path) -> list[str]:
         "--output-dir",
         str(output_dir),
         "--overwrite",
+        "--no-fhir",
+        "--no-hl7",
         "--quiet",
     ]
 

@@ -160,7 +160,8 @@ def generate(
     fhir_bundle: Annotated[
         str,
         typer.Option(
-            help="FHIR bundle layout: single (fhir_bundle.json) or per-patient (fhir/bundles/)."
+            help="FHIR bundle: single (fhir_bundle.json), per-patient (fhir/bundles/<id>.json) "
+            "or none (bulk NDJSON only)."
         ),
     ] = RunConfig.fhir_bundle,
     hl7: Annotated[

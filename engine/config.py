@@ -36,9 +36,9 @@ class RunConfig:
     years_of_history: int | None = None
     reference_date: dt.date | None = None
     modules_dirs: tuple[Path, ...] = ()
-    fhir: bool = False  # flipped to True when the FHIR exporter lands
+    fhir: bool = True
     fhir_bundle: str = "single"
-    hl7: bool = False  # flipped to True when the HL7 exporter lands
+    hl7: bool = True
     hl7_framing: str = "none"
     vista: bool = False
     shards: int | None = None  # None: one file per table; K: K part files per table

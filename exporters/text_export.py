@@ -32,7 +32,7 @@ from typing import Protocol
 
 import polars as pl
 
-FHIR_BUNDLE_LAYOUTS = ("single", "per-patient")
+FHIR_BUNDLE_LAYOUTS = ("single", "per-patient", "none")
 HL7_FRAMINGS = ("none", "mllp")
 
 

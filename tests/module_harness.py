@@ -49,6 +49,8 @@ def generate_tables(
             output_dir=output,
             output_format="parquet",
             years_of_history=years_of_history,
+            fhir=False,
+            hl7=False,
         )
     )
     return {

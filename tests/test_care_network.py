@@ -78,8 +78,18 @@ def test_payer_follows_the_insurance_category(cohort):
 
 def test_utilisation_columns_count_the_run(tmp_path):
     out = tmp_path / "out"
-    run(RunConfig(num_records=150, scenario="general_population", seed=9, output_dir=out,
-                  output_format="parquet", chunk_size=40, workers=2))  # fmt: skip
+    config = RunConfig(
+        num_records=150,
+        scenario="general_population",
+        seed=9,
+        output_dir=out,
+        output_format="parquet",
+        chunk_size=40,
+        workers=2,
+        fhir=False,
+        hl7=False,
+    )
+    run(config)
     read = lambda name: pl.read_parquet(out / "parquet" / f"{name}.parquet")  # noqa: E731
     encounters = read("encounters")
     orgs = read("organizations")

@@ -43,12 +43,16 @@ def test_generate_writes_tables_and_manifest(tmp_path):
     assert manifest["parameters"]["num_records"] == 300
     assert manifest["row_counts"]["patients"] == 300
     tables = {"patients", *CLINICAL_TABLES, *NETWORK_TABLES}
-    assert set(manifest["row_counts"]) == tables
+    assert {name for name in manifest["row_counts"] if ":" not in name} == tables
+    assert manifest["row_counts"]["fhir:Patient"] == 300
     assert manifest["row_counts"]["encounters"] > 300  # wellness visits at least
     for relative, entry in manifest["files"].items():
         assert hashlib.sha256((out / relative).read_bytes()).hexdigest() == entry["sha256"]
     expected_files = {f"csv/{t}.csv" for t in tables} | {f"parquet/{t}.parquet" for t in tables}
-    assert set(manifest["files"]) == expected_files
+    text_files = {"fhir_bundle.json", "fhir/Patient.ndjson", "fhir/Encounter.ndjson"}
+    assert expected_files | text_files <= set(manifest["files"])
+    others = set(manifest["files"]) - expected_files - {"fhir_bundle.json"}
+    assert all(name.startswith(("fhir/", "hl7/")) for name in others)
     for table in tables:
         rows = pl.read_parquet(out / "parquet" / f"{table}.parquet").height
         assert rows == manifest["row_counts"][table] == pl.read_csv(
@@ -89,7 +93,9 @@ def test_output_format_parquet_only(tmp_path):
 
 def run_tree(tmp_path, name: str, *args: str) -> dict[str, bytes]:
     out = tmp_path / name
-    result = generate("-n", "9000", "--seed", "11", "--output-dir", str(out), *args)
+    # Tables only: the text formats are checked at a smaller size below.
+    tables_only = ("--no-fhir", "--no-hl7")
+    result = generate("-n", "9000", "--seed", "11", "--output-dir", str(out), *tables_only, *args)
     assert result.exit_code == 0, result.output
     return read_tree(out)
 
@@ -106,6 +112,22 @@ def test_same_bytes_whatever_the_worker_count(tmp_path):
     a = run_tree(tmp_path, "a", "--chunk-size", "3000", "--workers", "1")
     b = run_tree(tmp_path, "b", "--chunk-size", "3000", "--workers", "2")
     assert a == b
+
+
+@pytest.mark.parametrize(
+    "layout", [("--fhir-bundle", "single"), ("--fhir-bundle", "per-patient", "--vista")]
+)
+def test_text_outputs_do_not_depend_on_chunks_or_workers(tmp_path, layout):
+    def tree(name: str, *args: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        result = generate("-n", "400", "--seed", "4", "--output-dir", str(out), *layout, *args)
+        assert result.exit_code == 0, result.output
+        return read_tree(out)
+
+    one = tree("one", "--chunk-size", "1000", "--workers", "1")
+    many = tree("many", "--chunk-size", "60", "--workers", "2")
+    assert "fhir/Patient.ndjson" in one
+    assert one == many
 
 
 def test_first_patients_are_the_same_in_a_larger_run(tmp_path):

@@ -27,7 +27,14 @@ TABLES = ("patients", "encounters", "observations", "medications", "organization
 
 
 def _config(out: Path, **overrides) -> RunConfig:
-    values = dict(num_records=600, scenario="general_population", seed=11, output_dir=out)
+    values = dict(
+        num_records=600,
+        scenario="general_population",
+        seed=11,
+        output_dir=out,
+        fhir=False,
+        hl7=False,
+    )
     return RunConfig(**{**values, **overrides})
 
 
@@ -73,9 +80,12 @@ def test_parts_read_back_equal_the_single_file_run(tmp_path):
 
 
 def test_sharded_bytes_do_not_depend_on_chunks_or_workers(tmp_path):
-    run(_config(tmp_path / "a", shards=2, chunk_size=1000, workers=1))
-    run(_config(tmp_path / "b", shards=2, chunk_size=77, workers=2))
-    assert _data_files(tmp_path / "a") == _data_files(tmp_path / "b")
+    text = dict(num_records=300, fhir=True, hl7=True, vista=True)
+    run(_config(tmp_path / "a", shards=2, chunk_size=1000, workers=1, **text))
+    run(_config(tmp_path / "b", shards=2, chunk_size=77, workers=2, **text))
+    files = _data_files(tmp_path / "a")
+    assert "fhir/Patient/part-00001.ndjson" in files and "vista/globals/part-00000.zwr" in files
+    assert files == _data_files(tmp_path / "b")
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
