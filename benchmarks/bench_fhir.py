@@ -14,42 +14,22 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import orjson
 import polars as pl
 
-from cohortforge.engine.chunk import chunk_tables
-from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
-from cohortforge.engine.text_outputs import export_context
 from cohortforge.exporters.fhir.exporter import FhirExporter
 from cohortforge.exporters.fhir.observation import observation_resources
 from cohortforge.exporters.fhir.patient import patient_resources
 from cohortforge.exporters.fhir.text_bytes import concatenated
+
+from .export_chunks import chunks_and_context
 
 PATIENTS = 100_000
 CHUNK = 10_000
 _RACE = {"white": ("2106-3", "White"), "black": ("2054-5", "Black or African American"),
          "asian": ("2028-9", "Asian"), "native": ("1002-5", "American Indian or Alaska Native"),
          "hawaiian": ("2076-8", "Native Hawaiian or Other Pacific Islander")}  # fmt: skip
-
-
-def chunks_and_context(num_records: int, chunk_size: int, seed: int = 1):
-    """The exporters' view of every chunk of a general_population run, and its context."""
-    config = RunConfig(
-        num_records=num_records,
-        scenario="general_population",
-        seed=seed,
-        output_dir=Path("unused"),
-        fhir=False,
-        hl7=False,
-        vista=False,
-        chunk_size=chunk_size,
-    )
-    plan = plan_run(config)
-    chunks = [chunk_tables(job).frames for job in plan.jobs]
-    return chunks, export_context(config, plan.network, plan.reference_date)
 
 
 def _baseline_patient(row: dict) -> dict:

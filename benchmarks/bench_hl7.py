@@ -11,33 +11,15 @@ benchmarks.bench_hl7`.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from cohortforge.engine.chunk import chunk_tables
-from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
-from cohortforge.engine.text_outputs import export_context
 from cohortforge.exporters.hl7.exporter import Hl7Exporter
+
+from .export_chunks import chunks_and_context
 
 PATIENTS = 100_000
 CHUNK = 10_000
 # The tables the HL7 exporter reads; the others are dropped to save memory.
 USED_TABLES = ("patients", "encounters", "conditions", "allergies", "observations", "reports")
-
-
-def chunks_and_context(num_records: int, chunk_size: int, scenario: str = "general_population",
-                       seed: int = 1):
-    """The exporters' view of every chunk of a run, and its ExportContext."""
-    config = RunConfig(
-        num_records=num_records, scenario=scenario, seed=seed, output_dir=Path("unused"),
-        fhir=False, hl7=False, vista=False, chunk_size=chunk_size,
-    )
-    plan = plan_run(config)
-    chunks = []
-    for job in plan.jobs:
-        frames = chunk_tables(job).frames
-        chunks.append({name: frames[name] for name in USED_TABLES if name in frames})
-    return chunks, export_context(config, plan.network, plan.reference_date)
 
 
 def _messages(piece) -> int:
@@ -57,7 +39,7 @@ class Hl7Export:
     repeat = 1
 
     def setup(self):
-        self.chunks, self.context = chunks_and_context(PATIENTS, CHUNK)
+        self.chunks, self.context = chunks_and_context(PATIENTS, CHUNK, USED_TABLES)
         self.exporter = Hl7Exporter()
         self.exporter.chunk(self.chunks[0], self.context)  # terminology loaded
 

@@ -11,11 +11,11 @@ machine. Documented commands (README, "Benchmarks"):
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from .bench_patients import GenerateRun
 from .peak_rss import peak_rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +30,12 @@ def sharded_command(num_records: int, shards: int, scenario: str, output_dir: Pa
     ]  # fmt: skip
 
 
-class ShardedPatientsRun:
-    """Baseline-modules sharded runs: memory must stay flat as N grows."""
+class ShardedPatientsRun(GenerateRun):
+    """Baseline-modules sharded runs: memory must stay flat as N grows (one shard per
+    million patients)."""
 
     params = (1_000_000, 4_000_000, 10_000_000)
-    param_names = ("num_records",)
-    timeout = 1800
-    number = 1
-    repeat = 1
+    timeout = 3600
 
     def setup(self, num_records):
         self.workdir = Path(tempfile.mkdtemp(prefix="cohortforge-scale-"))
@@ -45,19 +43,6 @@ class ShardedPatientsRun:
         scenario = str(ROOT / "benchmarks" / "scenarios" / "baseline_only.toml")
         command = sharded_command(num_records, shards, scenario, self.workdir / "out")
         self.result = peak_rss_bytes(command)
-
-    def teardown(self, num_records):
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def track_wall_seconds(self, num_records):
-        return self.result[1]
-
-    track_wall_seconds.unit = "seconds"
-
-    def track_peak_rss_mib(self, num_records):
-        return self.result[0] / 2**20
-
-    track_peak_rss_mib.unit = "MiB"
 
 
 class ShardedModulesRun(ShardedPatientsRun):

@@ -7,28 +7,13 @@ The chunk's tables are simulated once in setup; only VistaExporter.chunk (buildi
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from pathlib import Path
 
-import polars as pl
-
-from cohortforge.engine.chunk import chunk_tables
-from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
-from cohortforge.engine.text_outputs import export_context
-from cohortforge.exporters.text_export import ExportContext
 from cohortforge.exporters.vista.exporter import NODES_COUNT, VistaExporter
 
+from .export_chunks import chunks_and_context
+
 CHUNK = 100_000
-
-
-def _chunk_tables(num_records: int) -> tuple[dict[str, pl.DataFrame], ExportContext]:
-    config = RunConfig(num_records=num_records, scenario="general_population", seed=1,
-                       output_dir=Path("unused"), fhir=False, hl7=False, vista=False)
-    plan = plan_run(config)
-    job = dataclasses.replace(plan.jobs[0], lo=0, hi=num_records)
-    return chunk_tables(job).frames, export_context(config, plan.network, plan.reference_date)
 
 
 class VistaChunk:
@@ -39,7 +24,7 @@ class VistaChunk:
     repeat = 3
 
     def setup(self):
-        self.tables, self.context = _chunk_tables(CHUNK)
+        (self.tables,), self.context = chunks_and_context(CHUNK, CHUNK)
         self.exporter = VistaExporter()
         small = {name: frame.head(1000) for name, frame in self.tables.items()}
         self.exporter.chunk(small, self.context)  # load the terminology map outside timing
