@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import machine_codes as mc
+from .options import NO_NRT_OPTIONS
 from .rng import random_uniform
 from .unowned import keep_alive, unowned
 
@@ -48,13 +49,13 @@ _END_EVENT = np.array(
 N_ENTRY_KINDS = 5
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _uniform(state_key, state, patient_id, visit, slot):
     counter = np.uint64(visit) * np.uint64(64) + np.uint64(slot)
     return random_uniform(state_key[state], patient_id, counter)
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_id, visit, slot):
     """A draw from distribution `dist` (SEMANTICS.md, Randomness), in its own units."""
     kind = dist_kind[dist]
@@ -85,7 +86,7 @@ def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_i
     return value
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def duration_seconds(
     dist_kind, dist_params, dist_round, dist_scale, state_key, dist, state, patient_id, visit
 ):
@@ -96,7 +97,7 @@ def duration_seconds(
     return np.int64(max(seconds, 0.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _compare(value, reference, operator):
     if operator == mc.OP_EQ:
         return value == reference
@@ -111,7 +112,7 @@ def _compare(value, reference, operator):
     return value >= reference
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _handle_is_active(handle, act_state, act_visit, n_active):
     state = np.int64(handle) // mc.HANDLE_SCALE
     visit = np.int64(handle) % mc.HANDLE_SCALE
@@ -242,11 +243,11 @@ def _evaluate(
 # One condition program evaluator, compiled twice: out of line for the guard call sites,
 # and inlined into _choose, where conditional transitions test option after option and
 # each out-of-line call would pay for its long argument list.
-evaluate = njit(cache=True, nogil=True)(_evaluate)
-_evaluate_inline = njit(cache=True, nogil=True, inline="always")(_evaluate)
+evaluate = njit(**NO_NRT_OPTIONS)(_evaluate)
+_evaluate_inline = njit(**NO_NRT_OPTIONS, inline="always")(_evaluate)
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def next_threshold(model, condition, t, birth):
     """The next time after t at which an Age or Date part of the condition can flip."""
     best = FOREVER
@@ -264,7 +265,7 @@ def next_threshold(model, condition, t, birth):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def simulate_patient(
     model,
     p,
@@ -311,7 +312,7 @@ def simulate_patient(
     capacity,
 ):
     """Simulate one patient's life; returns (events written, flags)."""
-    # Bound once: reading a field of the model tuple in the hot loop costs refcounts.
+    # Bound once, for short names (with NRT off, a field read no longer costs refcounts).
     model_direct_target = model.direct_target
     model_value_unread = model.value_unread
     model_dist_kind = model.dist_kind
@@ -908,7 +909,7 @@ def simulate_patient(
     return count, flags
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _reason(model, attribute, state, visits, attr_val, attr_type):
     """The ConditionOnset state of a `reason`: an attribute's condition handle first,
     then the named ConditionOnset state if entered (SEMANTICS.md); -1 for none."""
@@ -924,7 +925,7 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
     return -1
 
 
-@njit(cache=True, nogil=True, inline="always")  # one call site, a hot one
+@njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
 def _choose(
     model,
     s,
@@ -996,7 +997,7 @@ def _choose(
     return -1  # unreachable: the loop above runs once
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _emit(
     kind,
     t,
@@ -1174,9 +1175,10 @@ def simulate_cohort(
 ):
     """Simulate every patient; block b writes events [b*capacity, b*capacity + out_count[b]).
 
-    The block runs on views without an owner (kernels/unowned.py): Numba then skips the
-    atomic reference counting it would otherwise do around every use of an array in the
-    hot loop, which was a third of the kernel's time. The owners here outlive the views.
+    simulate_patient and its helpers are compiled without reference counting
+    (kernels/options.py NO_NRT_OPTIONS). The block loop still counts references, so it
+    runs on views without an owner (kernels/unowned.py): no atomic counts of the shared
+    model arrays bouncing between cores. The owners here outlive the views.
     """
     n = patient_ids.size
     n_blocks = (n + block_size - 1) // block_size
