@@ -124,7 +124,8 @@ def _handle_is_active(handle, act_state, act_visit, n_active):
 
 def _evaluate(
     model,
-    condition,
+    first,
+    last,
     t,
     birth,
     is_male,
@@ -142,16 +143,16 @@ def _evaluate(
     prior_time,
     stack,
 ):
-    """Run one condition program (postfix) and return its truth at time t.
+    """Run one condition program (postfix), instructions [first, last), and return its
+    truth at time t.
 
     An operand that decides its And/Or (engine/compile.py short_circuit_exits) skips the
     rest of it: conditions have no side effects, so only the work changes."""
     top = 0
     n_entry = model.sizes[1]
     code = model.ins_code
-    i = model.cond_start[condition]
-    end = model.cond_start[condition + 1]
-    while i < end:
+    i = first
+    while i < last:
         op = code[i, mc.INS_OP]
         a = code[i, mc.INS_A]
         operator = code[i, mc.INS_OPERATOR]
@@ -313,7 +314,6 @@ def simulate_patient(
 ):
     """Simulate one patient's life; returns (events written, flags)."""
     # Bound once, for short names (with NRT off, a field read no longer costs refcounts).
-    model_direct_target = model.direct_target
     model_value_unread = model.value_unread
     model_dist_kind = model.dist_kind
     model_dist_params = model.dist_params
@@ -323,10 +323,8 @@ def simulate_patient(
     model_module_initial = model.module_initial
     model_sizes = model.sizes
     model_slot_list = model.slot_list
-    model_state_aux = model.state_aux
-    model_state_kind = model.state_kind
+    model_state_row = model.state_row
     model_state_num = model.state_num
-    model_state_prior_slot = model.state_prior_slot
     model_value_arg = model.value_arg
     model_value_const = model.value_const
     model_value_obs_slot = model.value_obs_slot
@@ -379,10 +377,11 @@ def simulate_patient(
             break
         s = cur[m]
         if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
-            condition = model_state_aux[s, 0]
+            condition = model_state_row[s, 0]
             if not evaluate(
                 model,
-                condition,
+                model.cond_start[condition],
+                model.cond_start[condition + 1],
                 t,
                 birth,
                 is_male,
@@ -419,10 +418,10 @@ def simulate_patient(
                     break
                 visit = visits[s]
                 visits[s] = visit + 1
-                if model_state_prior_slot[s] >= 0:
-                    prior_time[model_state_prior_slot[s]] = t
-                kind = model_state_kind[s]
-                aux = model_state_aux[s]
+                aux = model_state_row[s]  # columns 0 to 5: the state's parameters
+                if aux[mc.ST_PRIOR] >= 0:
+                    prior_time[aux[mc.ST_PRIOR]] = t
+                kind = aux[mc.ST_KIND]
                 if kind == mc.S_TERMINAL:
                     if depth[m] == 0:
                         status[m] = mc.M_DONE
@@ -460,7 +459,8 @@ def simulate_patient(
                 elif kind == mc.S_GUARD:
                     if not evaluate(
                         model,
-                        aux[0],
+                        model.cond_start[aux[0]],
+                        model.cond_start[aux[0] + 1],
                         t,
                         birth,
                         is_male,
@@ -825,7 +825,7 @@ def simulate_patient(
             # -- leave state s by its transition -------------------------------------------
             entering = True
             # Most transitions are direct: skip the call (and its long argument list).
-            nxt = model_direct_target[s]
+            nxt = model_state_row[s, mc.ST_DIRECT]
             if nxt >= 0:
                 s = nxt
                 continue
@@ -861,12 +861,13 @@ def simulate_patient(
         # the time cannot have changed before its own wake time, when it is tested anyway.
         for k in range(n_modules):
             if status[k] == mc.M_GUARD:
-                condition = model_state_aux[cur[k], 0]
+                condition = model_state_row[cur[k], 0]
                 if model_cond_time_only[condition] == 1:
                     continue
                 if evaluate(
                     model,
-                    condition,
+                    model.cond_start[condition],
+                    model.cond_start[condition + 1],
                     t,
                     birth,
                     is_male,
@@ -949,16 +950,17 @@ def _choose(
     stack,
 ):
     """The next state after s (SEMANTICS.md, Transitions); -1 when no option holds."""
-    first_branch = model.branch_start[s]
-    last_branch = model.branch_start[s + 1]
+    first_branch = model.state_row[s, mc.ST_BRANCH_FIRST]
+    last_branch = model.state_row[s, mc.ST_BRANCH_LAST]
     if first_branch == last_branch:
         return -1
     chosen = last_branch - 1  # no option holds: the last one is the fallback
     for b in range(first_branch, last_branch):
-        condition = model.branch_cond[b]
-        if condition < 0 or _evaluate_inline(
+        branch = model.branch_row[b]
+        if branch[mc.BR_COND] < 0 or _evaluate_inline(
             model,
-            condition,
+            branch[mc.BR_INS_FIRST],
+            branch[mc.BR_INS_LAST],
             t,
             birth,
             is_male,
@@ -979,10 +981,11 @@ def _choose(
             chosen = b
             break
     for b in range(chosen, chosen + 1):
-        first = model.choice_start[b]
-        last = model.choice_start[b + 1]
-        if last - first == 1 and model.choice_prob_attr[first] < 0:
-            return model.choice_target[first]
+        branch = model.branch_row[b]
+        if branch[mc.BR_TARGET] >= 0:
+            return branch[mc.BR_TARGET]
+        first = branch[mc.BR_CHOICE_FIRST]
+        last = branch[mc.BR_CHOICE_LAST]
         u = _uniform(model.state_key, s, patient_id, visit, 0)
         cumulative = 0.0
         for c in range(first, last):
