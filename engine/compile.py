@@ -97,6 +97,11 @@ class KernelModel(NamedTuple):
     value_rng_slot: np.ndarray  # int32[V]
     value_unread: np.ndarray  # int8[V]: 1 when no condition or value reads what it records
     cond_start: np.ndarray  # int32[NC + 1]
+    # The state and branch data above, one row per state and per branch (columns
+    # mc.ST_* and mc.BR_*): a state entry or a branch test reads one cache line, not one
+    # per array.
+    state_row: np.ndarray  # int32[S, mc.ST_WIDTH]
+    branch_row: np.ndarray  # int32[B, mc.BR_WIDTH]
     # One row per condition instruction (columns mc.INS_*), so the evaluator reads one
     # cache line per instruction. The exits short-circuit: an operand whose value decides
     # its And/Or jumps there (INS_EXIT, -1 for none) with the stack cut back to the height
@@ -390,6 +395,44 @@ def _instruction_rows(ins: np.ndarray, exits: list[tuple[int, int, int]]) -> np.
     return rows
 
 
+def _state_rows(
+    aux: np.ndarray,
+    kind: np.ndarray,
+    prior: np.ndarray,
+    direct_target: np.ndarray,
+    branch_start: np.ndarray,
+) -> np.ndarray:
+    rows = np.full((kind.size, mc.ST_WIDTH), -1, dtype=np.int32)
+    rows[:, :AUX_WIDTH] = aux
+    rows[:, mc.ST_KIND] = kind
+    rows[:, mc.ST_PRIOR] = prior
+    rows[:, mc.ST_DIRECT] = direct_target
+    rows[:, mc.ST_BRANCH_FIRST] = branch_start[:-1]
+    rows[:, mc.ST_BRANCH_LAST] = branch_start[1:]
+    return rows
+
+
+def _branch_rows(
+    branch_cond: list[int],
+    cond_start: np.ndarray,
+    choice_start: list[int],
+    choice_target: list[int],
+    choice_attr: list[int],
+) -> np.ndarray:
+    rows = np.full((len(branch_cond), mc.BR_WIDTH), -1, dtype=np.int32)
+    for b, condition in enumerate(branch_cond):
+        first, last = choice_start[b], choice_start[b + 1]
+        rows[b, mc.BR_COND] = condition
+        if condition >= 0:
+            rows[b, mc.BR_INS_FIRST] = cond_start[condition]
+            rows[b, mc.BR_INS_LAST] = cond_start[condition + 1]
+        rows[b, mc.BR_CHOICE_FIRST] = first
+        rows[b, mc.BR_CHOICE_LAST] = last
+        if last - first == 1 and choice_attr[first] < 0:
+            rows[b, mc.BR_TARGET] = choice_target[first]
+    return rows
+
+
 def compile_modules(
     modules: Sequence[ModuleFile], library: ModuleLibrary, seed: int
 ) -> CompiledModel:
@@ -447,21 +490,22 @@ def compile_modules(
     )
     dists = builder.distributions
     values = builder.values
+    direct_target = np.array(
+        [
+            b[0][1][0][0]
+            if len(b) == 1 and b[0][0] < 0 and len(b[0][1]) == 1 and b[0][1][0][2] < 0
+            else -1
+            for b in branches
+        ],
+        dtype=np.int32,
+    )
     kernel = KernelModel(
         state_kind=kind,
         state_key=keys,
         state_aux=aux,
         state_num=num,
         state_prior_slot=prior,
-        direct_target=np.array(
-            [
-                b[0][1][0][0]
-                if len(b) == 1 and b[0][0] < 0 and len(b[0][1]) == 1 and b[0][1][0][2] < 0
-                else -1
-                for b in branches
-            ],
-            dtype=np.int32,
-        ),
+        direct_target=direct_target,
         branch_start=branch_start,
         branch_cond=np.array(branch_cond, dtype=np.int32),
         choice_start=np.array(choice_start, dtype=np.int32),
@@ -481,6 +525,8 @@ def compile_modules(
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
         value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
+        state_row=_state_rows(aux, kind, prior, direct_target, branch_start),
+        branch_row=_branch_rows(branch_cond, cond_start, choice_start, choice_target, choice_attr),
         ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
         cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),

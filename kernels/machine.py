@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import machine_codes as mc
+from .options import NO_NRT_OPTIONS
 from .rng import random_uniform
 from .unowned import keep_alive, unowned
 
@@ -48,13 +49,13 @@ _END_EVENT = np.array(
 N_ENTRY_KINDS = 5
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _uniform(state_key, state, patient_id, visit, slot):
     counter = np.uint64(visit) * np.uint64(64) + np.uint64(slot)
     return random_uniform(state_key[state], patient_id, counter)
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_id, visit, slot):
     """A draw from distribution `dist` (SEMANTICS.md, Randomness), in its own units."""
     kind = dist_kind[dist]
@@ -85,7 +86,7 @@ def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_i
     return value
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def duration_seconds(
     dist_kind, dist_params, dist_round, dist_scale, state_key, dist, state, patient_id, visit
 ):
@@ -96,7 +97,7 @@ def duration_seconds(
     return np.int64(max(seconds, 0.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _compare(value, reference, operator):
     if operator == mc.OP_EQ:
         return value == reference
@@ -111,7 +112,7 @@ def _compare(value, reference, operator):
     return value >= reference
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _handle_is_active(handle, act_state, act_visit, n_active):
     state = np.int64(handle) // mc.HANDLE_SCALE
     visit = np.int64(handle) % mc.HANDLE_SCALE
@@ -123,7 +124,8 @@ def _handle_is_active(handle, act_state, act_visit, n_active):
 
 def _evaluate(
     model,
-    condition,
+    first,
+    last,
     t,
     birth,
     is_male,
@@ -141,16 +143,16 @@ def _evaluate(
     prior_time,
     stack,
 ):
-    """Run one condition program (postfix) and return its truth at time t.
+    """Run one condition program (postfix), instructions [first, last), and return its
+    truth at time t.
 
     An operand that decides its And/Or (engine/compile.py short_circuit_exits) skips the
     rest of it: conditions have no side effects, so only the work changes."""
     top = 0
     n_entry = model.sizes[1]
     code = model.ins_code
-    i = model.cond_start[condition]
-    end = model.cond_start[condition + 1]
-    while i < end:
+    i = first
+    while i < last:
         op = code[i, mc.INS_OP]
         a = code[i, mc.INS_A]
         operator = code[i, mc.INS_OPERATOR]
@@ -242,11 +244,11 @@ def _evaluate(
 # One condition program evaluator, compiled twice: out of line for the guard call sites,
 # and inlined into _choose, where conditional transitions test option after option and
 # each out-of-line call would pay for its long argument list.
-evaluate = njit(cache=True, nogil=True)(_evaluate)
-_evaluate_inline = njit(cache=True, nogil=True, inline="always")(_evaluate)
+evaluate = njit(**NO_NRT_OPTIONS)(_evaluate)
+_evaluate_inline = njit(**NO_NRT_OPTIONS, inline="always")(_evaluate)
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def next_threshold(model, condition, t, birth):
     """The next time after t at which an Age or Date part of the condition can flip."""
     best = FOREVER
@@ -264,7 +266,7 @@ def next_threshold(model, condition, t, birth):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def simulate_patient(
     model,
     p,
@@ -311,8 +313,7 @@ def simulate_patient(
     capacity,
 ):
     """Simulate one patient's life; returns (events written, flags)."""
-    # Bound once: reading a field of the model tuple in the hot loop costs refcounts.
-    model_direct_target = model.direct_target
+    # Bound once, for short names (with NRT off, a field read no longer costs refcounts).
     model_value_unread = model.value_unread
     model_dist_kind = model.dist_kind
     model_dist_params = model.dist_params
@@ -322,10 +323,8 @@ def simulate_patient(
     model_module_initial = model.module_initial
     model_sizes = model.sizes
     model_slot_list = model.slot_list
-    model_state_aux = model.state_aux
-    model_state_kind = model.state_kind
+    model_state_row = model.state_row
     model_state_num = model.state_num
-    model_state_prior_slot = model.state_prior_slot
     model_value_arg = model.value_arg
     model_value_const = model.value_const
     model_value_obs_slot = model.value_obs_slot
@@ -378,10 +377,11 @@ def simulate_patient(
             break
         s = cur[m]
         if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
-            condition = model_state_aux[s, 0]
+            condition = model_state_row[s, 0]
             if not evaluate(
                 model,
-                condition,
+                model.cond_start[condition],
+                model.cond_start[condition + 1],
                 t,
                 birth,
                 is_male,
@@ -418,10 +418,10 @@ def simulate_patient(
                     break
                 visit = visits[s]
                 visits[s] = visit + 1
-                if model_state_prior_slot[s] >= 0:
-                    prior_time[model_state_prior_slot[s]] = t
-                kind = model_state_kind[s]
-                aux = model_state_aux[s]
+                aux = model_state_row[s]  # columns 0 to 5: the state's parameters
+                if aux[mc.ST_PRIOR] >= 0:
+                    prior_time[aux[mc.ST_PRIOR]] = t
+                kind = aux[mc.ST_KIND]
                 if kind == mc.S_TERMINAL:
                     if depth[m] == 0:
                         status[m] = mc.M_DONE
@@ -459,7 +459,8 @@ def simulate_patient(
                 elif kind == mc.S_GUARD:
                     if not evaluate(
                         model,
-                        aux[0],
+                        model.cond_start[aux[0]],
+                        model.cond_start[aux[0] + 1],
                         t,
                         birth,
                         is_male,
@@ -824,7 +825,7 @@ def simulate_patient(
             # -- leave state s by its transition -------------------------------------------
             entering = True
             # Most transitions are direct: skip the call (and its long argument list).
-            nxt = model_direct_target[s]
+            nxt = model_state_row[s, mc.ST_DIRECT]
             if nxt >= 0:
                 s = nxt
                 continue
@@ -860,12 +861,13 @@ def simulate_patient(
         # the time cannot have changed before its own wake time, when it is tested anyway.
         for k in range(n_modules):
             if status[k] == mc.M_GUARD:
-                condition = model_state_aux[cur[k], 0]
+                condition = model_state_row[cur[k], 0]
                 if model_cond_time_only[condition] == 1:
                     continue
                 if evaluate(
                     model,
-                    condition,
+                    model.cond_start[condition],
+                    model.cond_start[condition + 1],
                     t,
                     birth,
                     is_male,
@@ -908,7 +910,7 @@ def simulate_patient(
     return count, flags
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _reason(model, attribute, state, visits, attr_val, attr_type):
     """The ConditionOnset state of a `reason`: an attribute's condition handle first,
     then the named ConditionOnset state if entered (SEMANTICS.md); -1 for none."""
@@ -924,7 +926,7 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
     return -1
 
 
-@njit(cache=True, nogil=True, inline="always")  # one call site, a hot one
+@njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
 def _choose(
     model,
     s,
@@ -948,16 +950,17 @@ def _choose(
     stack,
 ):
     """The next state after s (SEMANTICS.md, Transitions); -1 when no option holds."""
-    first_branch = model.branch_start[s]
-    last_branch = model.branch_start[s + 1]
+    first_branch = model.state_row[s, mc.ST_BRANCH_FIRST]
+    last_branch = model.state_row[s, mc.ST_BRANCH_LAST]
     if first_branch == last_branch:
         return -1
     chosen = last_branch - 1  # no option holds: the last one is the fallback
     for b in range(first_branch, last_branch):
-        condition = model.branch_cond[b]
-        if condition < 0 or _evaluate_inline(
+        branch = model.branch_row[b]
+        if branch[mc.BR_COND] < 0 or _evaluate_inline(
             model,
-            condition,
+            branch[mc.BR_INS_FIRST],
+            branch[mc.BR_INS_LAST],
             t,
             birth,
             is_male,
@@ -978,10 +981,11 @@ def _choose(
             chosen = b
             break
     for b in range(chosen, chosen + 1):
-        first = model.choice_start[b]
-        last = model.choice_start[b + 1]
-        if last - first == 1 and model.choice_prob_attr[first] < 0:
-            return model.choice_target[first]
+        branch = model.branch_row[b]
+        if branch[mc.BR_TARGET] >= 0:
+            return branch[mc.BR_TARGET]
+        first = branch[mc.BR_CHOICE_FIRST]
+        last = branch[mc.BR_CHOICE_LAST]
         u = _uniform(model.state_key, s, patient_id, visit, 0)
         cumulative = 0.0
         for c in range(first, last):
@@ -996,7 +1000,7 @@ def _choose(
     return -1  # unreachable: the loop above runs once
 
 
-@njit(cache=True, nogil=True)
+@njit(**NO_NRT_OPTIONS)
 def _emit(
     kind,
     t,
@@ -1174,9 +1178,10 @@ def simulate_cohort(
 ):
     """Simulate every patient; block b writes events [b*capacity, b*capacity + out_count[b]).
 
-    The block runs on views without an owner (kernels/unowned.py): Numba then skips the
-    atomic reference counting it would otherwise do around every use of an array in the
-    hot loop, which was a third of the kernel's time. The owners here outlive the views.
+    simulate_patient and its helpers are compiled without reference counting
+    (kernels/options.py NO_NRT_OPTIONS). The block loop still counts references, so it
+    runs on views without an owner (kernels/unowned.py): no atomic counts of the shared
+    model arrays bouncing between cores. The owners here outlive the views.
     """
     n = patient_ids.size
     n_blocks = (n + block_size - 1) // block_size

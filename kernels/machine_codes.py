@@ -123,3 +123,21 @@ INS_EXIT = 4
 INS_EXIT_TOP = 5
 INS_EXIT_ON = 6
 INS_WIDTH = 8
+
+# Columns of a state row (KernelModel.state_row): everything a state entry reads, in one
+# 64-byte row. Columns 0 to 5 are the state's parameters (state_aux) so `row[k]` reads them.
+ST_KIND = 6
+ST_PRIOR = 7  # prior-state slot, -1 for none
+ST_DIRECT = 8  # target of a plain direct transition, -1 for none
+ST_BRANCH_FIRST = 9  # branches [first, last) of any other transition
+ST_BRANCH_LAST = 10
+ST_WIDTH = 16
+
+# Columns of a branch row (KernelModel.branch_row).
+BR_COND = 0  # condition, -1 for none
+BR_INS_FIRST = 1  # the condition's instructions [first, last)
+BR_INS_LAST = 2
+BR_CHOICE_FIRST = 3  # choices [first, last)
+BR_CHOICE_LAST = 4
+BR_TARGET = 5  # the target of a single choice without an attribute probability, else -1
+BR_WIDTH = 8
