@@ -252,12 +252,17 @@ def generate(
         raise fail(str(error)) from error
     counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())
     stdout.print(
-        f"wrote {config.num_records:,} patients ({counts}) as {', '.join(config.formats)} "
+        f"wrote {config.num_records:,} patients ({counts}) as {', '.join(_formats(config))} "
         f"to {result.output_dir} in {result.seconds['wall']:.1f} s; "
         f"manifest: {result.manifest_path}",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _formats(config: RunConfig) -> list[str]:
+    text = [name for name, wanted in (("fhir", config.fhir), ("hl7", config.hl7)) if wanted]
+    return [*config.formats, *text, *(["vista"] if config.vista else [])]
 
 
 def main() -> None:
