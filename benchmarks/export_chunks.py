@@ -36,7 +36,8 @@ def chunks_and_context(
     plan = plan_run(config)
     chunks = []
     for lo in range(0, num_records, chunk_size):
-        job = dataclasses.replace(plan.jobs[0], lo=lo, hi=min(lo + chunk_size, num_records))
+        hi = min(lo + chunk_size, num_records)
+        job = dataclasses.replace(plan.jobs[0], lo=lo, hi=hi, export_view=True)
         frames = chunk_tables(job).frames
         chunks.append({n: f for n, f in frames.items() if tables is None or n in tables})
     return chunks, export_context(config, plan.network, plan.reference_date)

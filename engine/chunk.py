@@ -52,6 +52,7 @@ class ChunkJob:
     simulation: Simulation | None = None
     exporters: tuple[TextExporter, ...] = ()
     export_context: ExportContext | None = None
+    export_view: bool = False  # build the text exporters' extra columns and tables
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, ChunkTables,
     network: CareNetwork = simulation.tables.network
     care = network.patient_care(job.seed, job.lo, job.hi, patients)
     clinical = simulation.tables.build(
-        events, ChunkPatients(inputs.patient_ids, patients["Id"], care)
+        events, ChunkPatients(inputs.patient_ids, patients["Id"], care, job.export_view)
     )
     death = death_dates(events, job.hi - job.lo)
     patients = patients.set_column(patients.schema.get_field_index("DEATHDATE"), "DEATHDATE", death)

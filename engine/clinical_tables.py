@@ -47,6 +47,9 @@ class ChunkPatients:
     ids: np.ndarray  # uint64 global ids, by local index
     uuids: pa.Array  # patients.Id strings, by local index
     care: PatientCare  # where each patient gets care, by local index
+    # Text exporters need an Id on every row and the panel links; tables alone do not,
+    # and skipping them saves a UUID per observation in table-only runs.
+    export_view: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class ClinicalTableBuilder:
         tables = {"encounters": encounters}
         for name, (start, end) in ENTRY_KINDS.items():
             tables[name] = self._entries(frame, patients, links, start, end, name)
-        reports = self._reports(frame, patients, links)
+        reports = self._reports(frame, patients, links) if patients.export_view else None
         tables["observations"] = self._observations(frame, patients, links, reports)
         tables["procedures"] = self._procedures(frame, patients, links)
         tables["immunizations"] = self._immunizations(frame, patients, links)
@@ -136,7 +139,8 @@ class ClinicalTableBuilder:
             columns = cols.CLINICAL_TABLES[name]
             extra = [c for c in ("Id", "REPORT") if c in tables[name].columns and c not in columns]
             frames[name] = tables[name].select(*columns, *extra)
-        frames["reports"] = reports.select(REPORT_COLUMNS)
+        if reports is not None:
+            frames["reports"] = reports.select(REPORT_COLUMNS)
         return ChunkTables(frames, utilisation)
 
     # -- encounters --------------------------------------------------------------------
@@ -273,7 +277,8 @@ class ClinicalTableBuilder:
         else:
             start, stop = _timestamp(pl.col("time")), _timestamp(pl.col("end_time"))
         rows = rows.with_columns(start.alias("START"), stop.alias("STOP"))
-        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        if patients.export_view or table in ("careplans", "devices"):  # their own Id / UDI
+            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
         if table == "medications":
             active_until = pl.col("end_time").fill_null(self.reference_time)
             days = (active_until - pl.col("time")) / 86400
@@ -324,22 +329,24 @@ class ClinicalTableBuilder:
         frame: pl.DataFrame,
         patients: ChunkPatients,
         links: pl.DataFrame,
-        reports: pl.DataFrame,
+        reports: pl.DataFrame | None,
     ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_OBSERVATION).with_columns(
             pl.col("sub").cast(pl.Int32)
         )
-        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id", rows["sub"].to_numpy())
-        rows = (
-            self._link(rows, links)
-            .join(self.catalog.observations, on=["state", "sub"], how="left", maintain_order="left")
-            .join(
+        if reports is not None:
+            sub = rows["sub"].to_numpy()
+            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id", sub)
+        rows = self._link(rows, links).join(
+            self.catalog.observations, on=["state", "sub"], how="left", maintain_order="left"
+        )
+        if reports is not None:
+            rows = rows.join(
                 reports.select("patient", "state", "visit", pl.col("Id").alias("REPORT")),
                 on=["patient", "state", "visit"],
                 how="left",
                 maintain_order="left",
             )
-        )
         numeric = pl.col("value").is_not_nan()
         return rows.with_columns(
             _timestamp(pl.col("time")).alias("DATE"),
@@ -354,7 +361,8 @@ class ClinicalTableBuilder:
         self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
     ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_PROCEDURE)
-        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        if patients.export_view:
+            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
         rows = self._link(rows, links).join(
             self.codes, on="state", how="left", maintain_order="left"
         )
@@ -368,7 +376,8 @@ class ClinicalTableBuilder:
         self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
     ) -> pl.DataFrame:
         rows = frame.filter(pl.col("kind") == mc.E_IMMUNIZATION)
-        rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        if patients.export_view:
+            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
         rows = self._link(rows, links).join(
             self.codes, on="state", how="left", maintain_order="left"
         )

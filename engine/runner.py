@@ -116,7 +116,16 @@ def plan_run(config: RunConfig) -> RunPlan:
     exporters = text_exporters(config)
     context = export_context(config, network, reference_date) if exporters else None
     template = ChunkJob(
-        scenario, config.seed, 0, 0, reference_date, config.formats, simulation, exporters, context
+        scenario,
+        config.seed,
+        0,
+        0,
+        reference_date,
+        config.formats,
+        simulation,
+        exporters,
+        context,
+        export_view=bool(exporters),
     )
     jobs = jobs_between(config, template, 0, config.num_records)
     return RunPlan(

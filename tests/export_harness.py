@@ -37,7 +37,7 @@ def _export_tables(
         hl7_framing=hl7_framing,
     )
     plan = plan_run(config)
-    job = dataclasses.replace(plan.jobs[0], lo=0, hi=num_records)
+    job = dataclasses.replace(plan.jobs[0], lo=0, hi=num_records, export_view=True)
     frames = chunk_tables(job).frames
     return frames, export_context(config, plan.network, plan.reference_date)
 
