@@ -297,12 +297,7 @@ class ClinicalTableBuilder:
                     "state",
                     pl.col("ALLERGY_TYPE").alias("TYPE"),
                     pl.col("ALLERGY_CATEGORY").alias("CATEGORY"),
-                    "REACTION1",
-                    "DESCRIPTION1",
-                    "SEVERITY1",
-                    "REACTION2",
-                    "DESCRIPTION2",
-                    "SEVERITY2",
+                    *cols.ALLERGIES[cols.ALLERGIES.index("REACTION1") :],
                 ),
                 on="state",
                 how="left",
@@ -357,15 +352,21 @@ class ClinicalTableBuilder:
             pl.when(numeric).then(pl.lit("numeric")).otherwise(pl.col("TYPE")).alias("TYPE"),
         )
 
+    def _coded_point_events(
+        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame, kind: int
+    ) -> pl.DataFrame:
+        """Point events of one kind with their encounter link, code and (for exporters) Id."""
+        rows = frame.filter(pl.col("kind") == kind)
+        if patients.export_view:
+            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        return self._link(rows, links).join(
+            self.codes, on="state", how="left", maintain_order="left"
+        )
+
     def _procedures(
         self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
     ) -> pl.DataFrame:
-        rows = frame.filter(pl.col("kind") == mc.E_PROCEDURE)
-        if patients.export_view:
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
-        rows = self._link(rows, links).join(
-            self.codes, on="state", how="left", maintain_order="left"
-        )
+        rows = self._coded_point_events(frame, patients, links, mc.E_PROCEDURE)
         return rows.join(self.reasons, on="reason", how="left", maintain_order="left").with_columns(
             _timestamp(pl.col("time")).alias("START"),
             _timestamp(pl.col("time") + pl.col("value").fill_nan(0.0).cast(pl.Int64)).alias("STOP"),
@@ -375,12 +376,7 @@ class ClinicalTableBuilder:
     def _immunizations(
         self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
     ) -> pl.DataFrame:
-        rows = frame.filter(pl.col("kind") == mc.E_IMMUNIZATION)
-        if patients.export_view:
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
-        rows = self._link(rows, links).join(
-            self.codes, on="state", how="left", maintain_order="left"
-        )
+        rows = self._coded_point_events(frame, patients, links, mc.E_IMMUNIZATION)
         return rows.with_columns(
             _timestamp(pl.col("time")).alias("DATE"), pl.lit(None, pl.Float64).alias("BASE_COST")
         )

@@ -91,10 +91,3 @@ class RunConfig:
     @property
     def formats(self) -> tuple[str, ...]:
         return ("csv", "parquet") if self.output_format == "both" else (self.output_format,)
-
-    def chunks(self) -> list[tuple[int, int]]:
-        """Patient id ranges [lo, hi) of at most chunk_size ids each."""
-        return [
-            (lo, min(lo + self.chunk_size, self.num_records))
-            for lo in range(0, self.num_records, self.chunk_size)
-        ]
