@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
-from cohortforge.engine.chunk import chunk_tables
 from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
-from cohortforge.engine.text_outputs import export_context
+from cohortforge.engine.export_view import export_view_chunks
 from cohortforge.exporters.text_export import ExportContext
 
 
@@ -31,13 +28,7 @@ def chunks_and_context(
         output_dir=Path("unused"),
         fhir=False,
         hl7=False,
-        vista=False,
     )
-    plan = plan_run(config)
-    chunks = []
-    for lo in range(0, num_records, chunk_size):
-        hi = min(lo + chunk_size, num_records)
-        job = dataclasses.replace(plan.jobs[0], lo=lo, hi=hi, export_view=True)
-        frames = chunk_tables(job).frames
-        chunks.append({n: f for n, f in frames.items() if tables is None or n in tables})
-    return chunks, export_context(config, plan.network, plan.reference_date)
+    chunks, context = export_view_chunks(config, chunk_size)
+    kept = [{n: f for n, f in frames.items() if tables is None or n in tables} for frames in chunks]
+    return kept, context

@@ -8,16 +8,13 @@ cohort without simulating it twice.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cache
 from pathlib import Path
 
 import polars as pl
 
-from cohortforge.engine.chunk import chunk_tables
 from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
-from cohortforge.engine.text_outputs import export_context
+from cohortforge.engine.export_view import export_view_chunks
 from cohortforge.exporters.text_export import ExportContext
 
 
@@ -36,10 +33,9 @@ def _export_tables(
         fhir_bundle=fhir_bundle,
         hl7_framing=hl7_framing,
     )
-    plan = plan_run(config)
-    job = dataclasses.replace(plan.jobs[0], lo=0, hi=num_records, export_view=True)
-    frames = chunk_tables(job).frames
-    return frames, export_context(config, plan.network, plan.reference_date)
+    chunks, context = export_view_chunks(config, chunk_size=num_records)
+    (frames,) = chunks
+    return frames, context
 
 
 def export_tables(
