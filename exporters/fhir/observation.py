@@ -61,15 +61,11 @@ def _value(prefix: str = "") -> list[Part]:
     ]
 
 
-def _observation(code: list[Part] | str, *values: Part) -> tuple[Part, ...]:
+def _subject_and_times() -> tuple[Part, ...]:
+    """subject, encounter, effectiveDateTime and issued: the same in an Observation and
+    in its DiagnosticReport (both read PATIENT, ENCOUNTER and the formatted _date)."""
     c = pl.col
     return (
-        '{"resourceType":"Observation","id":"',
-        c("id"),
-        '","status":"final"',
-        opt(',"category":', c("_category")),
-        ',"code":',
-        code,
         ',"subject":{"reference":"Patient/',
         c("PATIENT"),
         '"}',
@@ -79,6 +75,19 @@ def _observation(code: list[Part] | str, *values: Part) -> tuple[Part, ...]:
         '","issued":"',
         c("_date"),
         '"',
+    )
+
+
+def _observation(code: list[Part] | str, *values: Part) -> tuple[Part, ...]:
+    c = pl.col
+    return (
+        '{"resourceType":"Observation","id":"',
+        c("id"),
+        '","status":"final"',
+        opt(',"category":', c("_category")),
+        ',"code":',
+        code,
+        *_subject_and_times(),
         *values,
         "}",
     )
@@ -189,15 +198,7 @@ def diagnostic_report_resources(reports: pl.DataFrame, observations: pl.DataFram
         when(c("_lab").fill_null(False), f',"category":[{_LAB}]'),
         ',"code":',
         coded(LOINC, c("CODE"), c("DESCRIPTION")),
-        ',"subject":{"reference":"Patient/',
-        c("PATIENT"),
-        '"}',
-        reference("encounter", "Encounter", "ENCOUNTER"),
-        ',"effectiveDateTime":"',
-        c("_date"),
-        '","issued":"',
-        c("_date"),
-        '"',
+        *_subject_and_times(),
         opt(',"result":[', c("_results"), "]"),
         "}",
     )
