@@ -15,6 +15,7 @@ import polars as pl
 from cohortforge.engine.config import RunConfig
 from cohortforge.engine.runner import run
 from cohortforge.scenarios.loader import SCENARIO_DIR
+from cohortforge.terminology import get_terminology
 
 _MODULES_LIST = re.compile(r"^modules\s*=\s*\[.*?\]", re.MULTILINE | re.DOTALL)
 
@@ -56,3 +57,35 @@ def generate_tables(
     return {
         path.stem: pl.read_parquet(path) for path in sorted((output / "parquet").glob("*.parquet"))
     }
+
+
+def coded_rows(
+    tables: dict[str, pl.DataFrame],
+    encounters: pl.DataFrame | None = None,
+    observations: pl.DataFrame | None = None,
+) -> set[tuple[str, str, str]]:
+    """(system, code, description) of the coded rows: conditions, procedures, care-plan
+    activities, medications, care plans, and `encounters` and `observations` (default:
+    the whole tables; pass a filtered frame to check only a module's own rows)."""
+    encounters = tables["encounters"] if encounters is None else encounters
+    observations = tables["observations"] if observations is None else observations
+
+    def fixed(frame: pl.DataFrame, system: str) -> pl.DataFrame:
+        return frame.select(pl.lit(system).alias("SYSTEM"), "CODE", "DESCRIPTION")
+
+    checks = [
+        tables["conditions"].select("SYSTEM", "CODE", "DESCRIPTION"),
+        tables["procedures"].select("SYSTEM", "CODE", "DESCRIPTION"),
+        tables["careplan_activities"].select("SYSTEM", "CODE", "DESCRIPTION"),
+        fixed(tables["medications"], "RxNorm"),
+        fixed(tables["careplans"], "SNOMED-CT"),
+        fixed(encounters, "SNOMED-CT"),
+        fixed(observations, "LOINC"),
+    ]
+    return set(pl.concat(checks).unique().rows())
+
+
+def wrong_displays(rows: set[tuple[str, str, str]]) -> list[tuple[str, str, str, str | None]]:
+    """The rows whose description is not the terminology's display of their code."""
+    term = get_terminology()
+    return [(s, c, d, term.lookup(s, c)) for s, c, d in rows if term.lookup(s, c) != d]

@@ -32,7 +32,7 @@ from cohortforge.engine.module_loader import ModuleLibrary
 from cohortforge.terminology import get_terminology
 
 from .engine_helpers import HORIZON, kernel_event_log, random_patients
-from .module_harness import generate_tables
+from .module_harness import coded_rows, generate_tables, wrong_displays
 from .naive import naive_event_log
 from .test_kernel_vs_naive import assert_same_logs
 
@@ -188,18 +188,8 @@ def test_cohort_exercises_the_whole_pathway(small):
 
 def test_every_code_resolves_with_its_official_display(small):
     term = get_terminology()
-    checks = [
-        small["conditions"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["procedures"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["careplan_activities"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["medications"].select(pl.lit("RxNorm").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["careplans"].select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["encounters"].select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["observations"].select(pl.lit("LOINC").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-    ]
-    rows = pl.concat(checks).unique().rows()
-    wrong = [(s, c, d, term.lookup(s, c)) for s, c, d in rows if term.lookup(s, c) != d]
-    assert not wrong
+    rows = coded_rows(small)
+    assert not wrong_displays(rows)
     # Every condition the module starts has an ICD-10-CM target (NLM SNOMED CT -> ICD-10-CM map).
     expected = {
         HYPERTENSION: "I10",

@@ -27,7 +27,7 @@ import pytest
 
 from cohortforge.terminology import get_terminology
 
-from .module_harness import generate_tables
+from .module_harness import coded_rows, generate_tables, wrong_displays
 
 MODULE = "ckd_dialysis_planning"
 REF = dt.date(2026, 1, 1)
@@ -168,18 +168,8 @@ def test_cohort_exercises_the_whole_pathway(small):
 def test_every_code_resolves_with_its_official_display(small):
     term = get_terminology()
     own_encounters = small["encounters"].filter(pl.col("ENCOUNTERCLASS") != "wellness")
-    checks = [
-        small["conditions"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["procedures"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["careplan_activities"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["medications"].select(pl.lit("RxNorm").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["careplans"].select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        own_encounters.select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["observations"].select(pl.lit("LOINC").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-    ]
-    rows = pl.concat(checks).unique().rows()
-    wrong = [(s, c, d, term.lookup(s, c)) for s, c, d in rows if term.lookup(s, c) != d]
-    assert not wrong
+    rows = coded_rows(small, encounters=own_encounters)
+    assert not wrong_displays(rows)
     # Every condition the module starts has an ICD-10-CM target (NLM SNOMED CT -> ICD-10-CM map).
     expected = {
         "431855005": "N18.1",

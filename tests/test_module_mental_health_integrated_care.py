@@ -26,7 +26,7 @@ import pytest
 
 from cohortforge.terminology import get_terminology
 
-from .module_harness import generate_tables
+from .module_harness import coded_rows, generate_tables, wrong_displays
 
 MODULE = "mental_health_integrated_care"
 REF = dt.date(2026, 1, 1)
@@ -63,18 +63,8 @@ def test_every_code_resolves_with_its_official_display(small):
     term = get_terminology()
     survey = small["observations"].filter(pl.col("CATEGORY") == "survey")
     own_encounters = small["encounters"].filter(pl.col("ENCOUNTERCLASS") != "wellness")
-    checks = [
-        small["conditions"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["procedures"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["careplan_activities"].select("SYSTEM", "CODE", "DESCRIPTION"),
-        small["medications"].select(pl.lit("RxNorm").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        small["careplans"].select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        own_encounters.select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        survey.select(pl.lit("LOINC").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-    ]
-    rows = pl.concat(checks).unique().rows()
-    wrong = [(s, c, d, term.lookup(s, c)) for s, c, d in rows if term.lookup(s, c) != d]
-    assert not wrong
+    rows = coded_rows(small, encounters=own_encounters, observations=survey)
+    assert not wrong_displays(rows)
     codes = {c for _, c, _ in rows}
     # The cohort exercises the whole pathway, so the check above covered every kind of code.
     assert {

@@ -34,7 +34,7 @@ import pytest
 
 from cohortforge.terminology import get_terminology
 
-from .module_harness import generate_tables
+from .module_harness import coded_rows, generate_tables, wrong_displays
 
 MODULE = "pediatric_asthma_management"
 REF = dt.date(2026, 1, 1)
@@ -119,18 +119,8 @@ def test_every_code_resolves_with_its_official_display(children, population):
             pl.col("CODE").is_in([FVC, FEV1, RATIO, SPO2])
             | pl.col("ENCOUNTER").is_in(own_encounters["Id"].implode())
         )
-        checks = [
-            tables["conditions"].select("SYSTEM", "CODE", "DESCRIPTION"),
-            tables["procedures"].select("SYSTEM", "CODE", "DESCRIPTION"),
-            tables["careplan_activities"].select("SYSTEM", "CODE", "DESCRIPTION"),
-            tables["medications"].select(pl.lit("RxNorm").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-            tables["careplans"].select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-            own_encounters.select(pl.lit("SNOMED-CT").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-            own_observations.select(pl.lit("LOINC").alias("SYSTEM"), "CODE", "DESCRIPTION"),
-        ]
-        rows |= set(pl.concat(checks).unique().rows())
-    wrong = [(s, c, d, term.lookup(s, c)) for s, c, d in rows if term.lookup(s, c) != d]
-    assert not wrong
+        rows |= coded_rows(tables, encounters=own_encounters, observations=own_observations)
+    assert not wrong_displays(rows)
     codes = {c for _, c, _ in rows}
     # The cohorts exercise the whole pathway, so the check above covered every kind of code.
     expected = (
