@@ -19,6 +19,7 @@ from cohortforge.kernels import machine_codes as mc
 from cohortforge.terminology import TerminologyError, canonical_system
 
 from .compile_conditions import ConditionCompiler, Instruction
+from .compile_rows import branch_tests
 from .compile_states import compile_state, compile_transition
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
 from .module_schema import (
@@ -107,6 +108,9 @@ class KernelModel(NamedTuple):
     # its And/Or jumps there (INS_EXIT, -1 for none) with the stack cut back to the height
     # before the And/Or's first operand (INS_EXIT_TOP) when its value is INS_EXIT_ON.
     ins_code: np.ndarray  # int32[I, mc.INS_WIDTH]
+    # Each branch's condition again as one row of numbers, where it is a plain
+    # conjunction (engine/compile_rows.py); states with mc.ST_ROWS set use these.
+    branch_test: np.ndarray  # float64[B, mc.ROW_WIDTH]
     ins_x: np.ndarray  # float64[I]
     cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
@@ -401,6 +405,7 @@ def _state_rows(
     prior: np.ndarray,
     direct_target: np.ndarray,
     branch_start: np.ndarray,
+    use_rows: np.ndarray,
 ) -> np.ndarray:
     rows = np.full((kind.size, mc.ST_WIDTH), -1, dtype=np.int32)
     rows[:, :AUX_WIDTH] = aux
@@ -409,6 +414,7 @@ def _state_rows(
     rows[:, mc.ST_DIRECT] = direct_target
     rows[:, mc.ST_BRANCH_FIRST] = branch_start[:-1]
     rows[:, mc.ST_BRANCH_LAST] = branch_start[1:]
+    rows[:, mc.ST_ROWS] = use_rows
     return rows
 
 
@@ -499,6 +505,7 @@ def compile_modules(
         ],
         dtype=np.int32,
     )
+    branch_test, use_rows = branch_tests(builder.conditions, branch_cond, branch_start)
     kernel = KernelModel(
         state_kind=kind,
         state_key=keys,
@@ -525,10 +532,11 @@ def compile_modules(
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
         value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
-        state_row=_state_rows(aux, kind, prior, direct_target, branch_start),
+        state_row=_state_rows(aux, kind, prior, direct_target, branch_start, use_rows),
         branch_row=_branch_rows(branch_cond, cond_start, choice_start, choice_target, choice_attr),
         ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
+        branch_test=branch_test,
         cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),

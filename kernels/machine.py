@@ -927,6 +927,30 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
 
 
 @njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
+def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type):
+    """The first branch in [first, last) whose test row (engine/compile_rows.py) holds,
+    else the last: the branch the interpreter would choose, found without it."""
+    age_seconds = float(age)
+    for b in range(first, last):
+        row = tests[b]
+        if not (age_seconds >= row[mc.ROW_AGE_LOW] and age_seconds < row[mc.ROW_AGE_HIGH]):
+            continue
+        if row[mc.ROW_GENDER] >= 0.0 and row[mc.ROW_GENDER] != is_male:
+            continue
+        matches = True
+        for column in range(mc.ROW_ATTRIBUTES, mc.ROW_WIDTH, 3):
+            slot = np.int64(row[column])
+            if slot < 0:
+                break
+            if attr_type[slot] != np.int8(row[column + 1]) or attr_val[slot] != row[column + 2]:
+                matches = False
+                break
+        if matches:
+            return b
+    return last - 1
+
+
+@njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
 def _choose(
     model,
     s,
@@ -955,6 +979,11 @@ def _choose(
     if first_branch == last_branch:
         return -1
     chosen = last_branch - 1  # no option holds: the last one is the fallback
+    if model.state_row[s, mc.ST_ROWS] == 1:
+        chosen = _first_matching_row(
+            model.branch_test, first_branch, last_branch, t - birth, is_male, attr_val, attr_type
+        )
+        first_branch = last_branch  # decided: skip the interpreter below
     for b in range(first_branch, last_branch):
         branch = model.branch_row[b]
         if branch[mc.BR_COND] < 0 or _evaluate_inline(

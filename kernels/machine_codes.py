@@ -131,7 +131,16 @@ ST_PRIOR = 7  # prior-state slot, -1 for none
 ST_DIRECT = 8  # target of a plain direct transition, -1 for none
 ST_BRANCH_FIRST = 9  # branches [first, last) of any other transition
 ST_BRANCH_LAST = 10
+ST_ROWS = 11  # 1: scan the branches' test rows (engine/compile_rows.py) instead
 ST_WIDTH = 16
+
+# Columns of a branch test row (KernelModel.branch_test, engine/compile_rows.py).
+ROW_AGE_LOW = 0  # the age in seconds must be >= this
+ROW_AGE_HIGH = 1  # and < this
+ROW_GENDER = 2  # is_male must equal this; -1 for either
+ROW_ATTRIBUTES = 3  # then (slot, type, value) per attribute equality; slot -1 ends the list
+MAX_ROW_ATTRIBUTES = 3
+ROW_WIDTH = ROW_ATTRIBUTES + 3 * MAX_ROW_ATTRIBUTES
 
 # Columns of a branch row (KernelModel.branch_row).
 BR_COND = 0  # condition, -1 for none

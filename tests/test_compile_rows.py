@@ -1,0 +1,101 @@
+"""Branch test rows (engine/compile_rows.py): which conditions become rows, and what
+the rows hold. That the kernel chooses the same branch with them is checked against the
+reference interpreter by tests/test_kernel_vs_naive.py (its lookup-table, age, gender
+and attribute fixtures use rows; the first test here makes sure of that)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from cohortforge.engine.compile import compile_modules
+from cohortforge.engine.compile_rows import NEVER_GENDER, branch_tests
+from cohortforge.engine.module_loader import ModuleLibrary
+from cohortforge.kernels import machine_codes as mc
+
+FIXTURES = Path(__file__).parent / "fixtures" / "modules"
+YEAR = 365.25 * 86400
+
+
+def states_using_rows(fixture: str) -> set[str]:
+    library = ModuleLibrary([FIXTURES])
+    model = compile_modules([library.load(fixture)], library, seed=1)
+    rows = model.kernel.state_row[:, mc.ST_ROWS]
+    return {info.name for info, flag in zip(model.states, rows, strict=True) if flag == 1}
+
+
+def test_reference_fixtures_exercise_the_row_scan():
+    assert states_using_rows("transition_lookup_table")
+    assert states_using_rows("condition_age")
+    assert states_using_rows("condition_gender")
+
+
+def age(operator: int, years: float) -> tuple[int, int, int, int, float]:
+    return (mc.C_AGE, 0, operator, 0, years * YEAR)
+
+
+AND2 = (mc.C_AND, 0, 0, 2, 0.0)
+
+
+def rows_for(*programs):
+    """Rows for one state whose branches have these conditions (None: unconditional)."""
+    conditions = [p for p in programs if p is not None]
+    branch_cond, index = [], 0
+    for program in programs:
+        branch_cond.append(-1 if program is None else index)
+        index += program is not None
+    return branch_tests(conditions, branch_cond, np.array([0, len(programs)]))
+
+
+def test_lookup_row_holds_age_range_gender_and_attribute():
+    program = [
+        age(mc.OP_GE, 18),
+        age(mc.OP_LT, 25),
+        AND2,
+        (mc.C_GENDER, 1, 0, 0, 0.0),
+        (mc.C_ATTRIBUTE, 7, mc.OP_EQ, mc.T_TEXT, 3.0),
+        (mc.C_AND, 0, 0, 3, 0.0),
+    ]
+    rows, use = rows_for(program, None)
+    assert use.tolist() == [1]
+    first, fallback = rows
+    assert first[mc.ROW_AGE_LOW] == 18 * YEAR and first[mc.ROW_AGE_HIGH] == 25 * YEAR
+    assert first[mc.ROW_GENDER] == 1.0
+    attribute = mc.ROW_ATTRIBUTES
+    assert first[attribute : attribute + 3].tolist() == [7.0, mc.T_TEXT, 3.0]
+    assert first[attribute + 3] == -1.0  # no second attribute
+    # The unconditional fallback matches everybody.
+    assert fallback[mc.ROW_AGE_LOW] == -math.inf and fallback[mc.ROW_AGE_HIGH] == math.inf
+    assert fallback[mc.ROW_GENDER] == -1.0 and fallback[attribute] == -1.0
+
+
+def test_contradictions_become_rows_that_never_match():
+    female_and_male = [(mc.C_GENDER, 0, 0, 0, 0.0), (mc.C_GENDER, 1, 0, 0, 0.0), AND2]
+    false = [(mc.C_FALSE, 0, 0, 0, 0.0)]
+    rows, use = rows_for(female_and_male, false, None)
+    assert use.tolist() == [1]
+    assert rows[0][mc.ROW_GENDER] == NEVER_GENDER
+    assert rows[1][mc.ROW_AGE_LOW] == math.inf  # no age is >= infinity
+
+
+def test_two_bounds_on_one_side_keep_the_tighter():
+    program = [age(mc.OP_GE, 5), age(mc.OP_GE, 10), AND2]
+    rows, _ = rows_for(program, None)
+    assert rows[0][mc.ROW_AGE_LOW] == 10 * YEAR
+
+
+def test_states_with_other_tests_keep_the_interpreter():
+    prior_state = [(mc.C_PRIOR_STATE, 0, 0, 0, -1.0)]
+    age_above = [age(mc.OP_GT, 5)]  # only >= and < are row bounds
+    not_equal = [(mc.C_ATTRIBUTE, 2, mc.OP_NE, mc.T_NUMBER, 1.0)]
+    either = [age(mc.OP_GE, 5), (mc.C_GENDER, 1, 0, 0, 0.0), (mc.C_OR, 0, 0, 2, 0.0)]
+    too_many = [(mc.C_ATTRIBUTE, k, mc.OP_EQ, mc.T_NUMBER, 1.0) for k in range(4)]
+    too_many.append((mc.C_AND, 0, 0, 4, 0.0))
+    for program in (prior_state, age_above, not_equal, either, too_many):
+        _, use = rows_for([age(mc.OP_GE, 1)], program, None)
+        assert use.tolist() == [0], program
+    # A state with a single branch has nothing to scan.
+    _, use = rows_for([age(mc.OP_GE, 1)])
+    assert use.tolist() == [0]
