@@ -112,6 +112,20 @@ def _compare(value, reference, operator):
     return value >= reference
 
 
+@njit(**NO_NRT_OPTIONS, inline="always")
+def _attribute_holds(kind, value, wanted_kind, operator, reference):
+    """An Attribute condition on a value of type `kind` (SEMANTICS.md, Conditions)."""
+    if operator == mc.OP_IS_NIL:
+        return kind == mc.T_NIL
+    if operator == mc.OP_NOT_NIL:
+        return kind != mc.T_NIL
+    if kind == mc.T_NIL:
+        return False
+    if kind != wanted_kind:  # different kinds: only != holds
+        return operator == mc.OP_NE
+    return _compare(value, reference, operator)
+
+
 @njit(**NO_NRT_OPTIONS)
 def _handle_is_active(handle, act_state, act_visit, n_active):
     state = np.int64(handle) // mc.HANDLE_SCALE
@@ -171,17 +185,7 @@ def _evaluate(
         elif op == mc.C_SES:
             result = ses == a
         elif op == mc.C_ATTRIBUTE:
-            kind = attr_type[a]
-            if operator == mc.OP_IS_NIL:
-                result = kind == mc.T_NIL
-            elif operator == mc.OP_NOT_NIL:
-                result = kind != mc.T_NIL
-            elif kind == mc.T_NIL:
-                result = False
-            elif kind != n:  # different kinds: only != holds
-                result = operator == mc.OP_NE
-            else:
-                result = _compare(attr_val[a], x, operator)
+            result = _attribute_holds(attr_type[a], attr_val[a], n, operator, x)
         elif op == mc.C_ACTIVE_CODES:
             result = False
             for j in range(n):
@@ -927,7 +931,7 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
 
 
 @njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
-def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type):
+def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type, prior_time):
     """The first branch in [first, last) whose test row (engine/compile_rows.py) holds,
     else the last: the branch the interpreter would choose, found without it."""
     age_seconds = float(age)
@@ -938,11 +942,26 @@ def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type):
         if row[mc.ROW_GENDER] >= 0.0 and row[mc.ROW_GENDER] != is_male:
             continue
         matches = True
-        for column in range(mc.ROW_ATTRIBUTES, mc.ROW_WIDTH, 3):
+        for column in range(mc.ROW_ATTRIBUTES, mc.ROW_PRIORS, mc.ROW_ATTRIBUTE_WIDTH):
             slot = np.int64(row[column])
             if slot < 0:
                 break
-            if attr_type[slot] != np.int8(row[column + 1]) or attr_val[slot] != row[column + 2]:
+            if not _attribute_holds(
+                attr_type[slot],
+                attr_val[slot],
+                np.int64(row[column + 1]),
+                np.int64(row[column + 2]),
+                row[column + 3],
+            ):
+                matches = False
+                break
+        if not matches:
+            continue
+        for column in range(mc.ROW_PRIORS, mc.ROW_WIDTH, 2):
+            slot = np.int64(row[column])
+            if slot < 0:
+                break
+            if (prior_time[slot] != NEVER) != (row[column + 1] == 1.0):
                 matches = False
                 break
         if matches:
@@ -981,7 +1000,14 @@ def _choose(
     chosen = last_branch - 1  # no option holds: the last one is the fallback
     if model.state_row[s, mc.ST_ROWS] == 1:
         chosen = _first_matching_row(
-            model.branch_test, first_branch, last_branch, t - birth, is_male, attr_val, attr_type
+            model.branch_test,
+            first_branch,
+            last_branch,
+            t - birth,
+            is_male,
+            attr_val,
+            attr_type,
+            prior_time,
         )
         first_branch = last_branch  # decided: skip the interpreter below
     for b in range(first_branch, last_branch):

@@ -30,6 +30,8 @@ def test_reference_fixtures_exercise_the_row_scan():
     assert states_using_rows("transition_lookup_table")
     assert states_using_rows("condition_age")
     assert states_using_rows("condition_gender")
+    assert states_using_rows("condition_attribute_ops")
+    assert states_using_rows("condition_prior_state")
 
 
 def age(operator: int, years: float) -> tuple[int, int, int, int, float]:
@@ -64,8 +66,9 @@ def test_lookup_row_holds_age_range_gender_and_attribute():
     assert first[mc.ROW_AGE_LOW] == 18 * YEAR and first[mc.ROW_AGE_HIGH] == 25 * YEAR
     assert first[mc.ROW_GENDER] == 1.0
     attribute = mc.ROW_ATTRIBUTES
-    assert first[attribute : attribute + 3].tolist() == [7.0, mc.T_TEXT, 3.0]
-    assert first[attribute + 3] == -1.0  # no second attribute
+    assert first[attribute : attribute + 4].tolist() == [7.0, mc.T_TEXT, mc.OP_EQ, 3.0]
+    assert first[attribute + 4] == -1.0  # no second attribute
+    assert first[mc.ROW_PRIORS] == -1.0  # no prior-state test
     # The unconditional fallback matches everybody.
     assert fallback[mc.ROW_AGE_LOW] == -math.inf and fallback[mc.ROW_AGE_HIGH] == math.inf
     assert fallback[mc.ROW_GENDER] == -1.0 and fallback[attribute] == -1.0
@@ -86,14 +89,39 @@ def test_two_bounds_on_one_side_keep_the_tighter():
     assert rows[0][mc.ROW_AGE_LOW] == 10 * YEAR
 
 
+def test_age_orderings_become_half_open_bounds():
+    # Ages are whole seconds: age > x is age >= floor(x) + 1, age <= x is age < floor(x) + 1.
+    rows, _ = rows_for([age(mc.OP_GT, 2), age(mc.OP_LE, 4.5), AND2], None)
+    assert rows[0][mc.ROW_AGE_LOW] == math.floor(2 * YEAR) + 1
+    assert rows[0][mc.ROW_AGE_HIGH] == math.floor(4.5 * YEAR) + 1
+
+
+def test_prior_states_and_their_negation():
+    had_dose_1 = (mc.C_PRIOR_STATE, 4, 0, 0, -1.0)
+    had_dose_2 = (mc.C_PRIOR_STATE, 9, 0, 0, -1.0)
+    due_dose_2 = [had_dose_1, had_dose_2, (mc.C_NOT, 0, 0, 1, 0.0), AND2]
+    rows, use = rows_for(due_dose_2, None)
+    assert use.tolist() == [1]
+    assert rows[0][mc.ROW_PRIORS : mc.ROW_PRIORS + 4].tolist() == [4.0, 1.0, 9.0, 0.0]
+
+
+def test_any_attribute_operator_is_kept_with_its_type():
+    is_nil = [(mc.C_ATTRIBUTE, 2, mc.OP_IS_NIL, mc.T_NIL, 0.0)]
+    rows, use = rows_for(is_nil, None)
+    assert use.tolist() == [1]
+    column = mc.ROW_ATTRIBUTES
+    assert rows[0][column : column + 4].tolist() == [2.0, mc.T_NIL, mc.OP_IS_NIL, 0.0]
+
+
 def test_states_with_other_tests_keep_the_interpreter():
-    prior_state = [(mc.C_PRIOR_STATE, 0, 0, 0, -1.0)]
-    age_above = [age(mc.OP_GT, 5)]  # only >= and < are row bounds
-    not_equal = [(mc.C_ATTRIBUTE, 2, mc.OP_NE, mc.T_NUMBER, 1.0)]
+    within_a_year = [(mc.C_PRIOR_STATE, 0, 0, 0, YEAR)]  # a window depends on the time
     either = [age(mc.OP_GE, 5), (mc.C_GENDER, 1, 0, 0, 0.0), (mc.C_OR, 0, 0, 2, 0.0)]
+    not_both = [age(mc.OP_GE, 5), (mc.C_GENDER, 1, 0, 0, 0.0), AND2, (mc.C_NOT, 0, 0, 1, 0.0)]
+    not_a_gender = [(mc.C_GENDER, 1, 0, 0, 0.0), (mc.C_NOT, 0, 0, 1, 0.0)]
+    active = [(mc.C_ACTIVE_CODES, 0, 0, 1, 0.0)]
     too_many = [(mc.C_ATTRIBUTE, k, mc.OP_EQ, mc.T_NUMBER, 1.0) for k in range(4)]
     too_many.append((mc.C_AND, 0, 0, 4, 0.0))
-    for program in (prior_state, age_above, not_equal, either, too_many):
+    for program in (within_a_year, either, not_both, not_a_gender, active, too_many):
         _, use = rows_for([age(mc.OP_GE, 1)], program, None)
         assert use.tolist() == [0], program
     # A state with a single branch has nothing to scan.
