@@ -32,6 +32,7 @@ from .manifest import build_manifest, describe_files
 from .module_loader import ModuleLibrary
 from .module_selection import prepare_simulation, select_modules
 from .output_dir import OutputDir
+from .simulate import release_output_buffers
 from .sinks import TableSinks, TextSinks
 from .text_outputs import export_context, text_exporters
 from .utilisation import UtilisationTotals
@@ -175,17 +176,20 @@ def write_jobs(
     for exporter, text in zip(exporters, texts, strict=True):
         text.write(exporter.begin(context))
     utilisation = UtilisationTotals()
-    for result in _results_in_order(jobs, workers):
-        write_started = time.perf_counter()
-        sinks.write(result)
-        for text, piece in zip(texts, result.text, strict=True):
-            text.write(piece)
-        utilisation.add(result.utilisation)
-        seconds["write"] += time.perf_counter() - write_started
-        for stage, value in result.seconds.items():
-            seconds[stage] = seconds.get(stage, 0.0) + value
-        if on_chunk_done is not None:
-            on_chunk_done(result.hi - result.lo)
+    try:
+        for result in _results_in_order(jobs, workers):
+            write_started = time.perf_counter()
+            sinks.write(result)
+            for text, piece in zip(texts, result.text, strict=True):
+                text.write(piece)
+            utilisation.add(result.utilisation)
+            seconds["write"] += time.perf_counter() - write_started
+            for stage, value in result.seconds.items():
+                seconds[stage] = seconds.get(stage, 0.0) + value
+            if on_chunk_done is not None:
+                on_chunk_done(result.hi - result.lo)
+    finally:
+        release_output_buffers()
     for exporter, text in zip(exporters, texts, strict=True):
         text.write(exporter.end(context, text.counts), closing=True)
     if network_tables and plan.simulation is not None:
