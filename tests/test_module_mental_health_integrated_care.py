@@ -242,6 +242,28 @@ def test_follow_up_contacts_only_after_a_diagnosis_and_on_schedule(small):
     assert phone.height > 20 and phone["days"].is_between(28, 57).all()
 
 
+def test_no_phq9_at_the_preventive_visit_within_14_months_of_a_diagnosis(small):
+    # USPSTF screens patients without a diagnosed depression; the PHQ-9 of the CMS159 window
+    # (12 months +/- 60 days) is the care team's 12-month measurement, not a preventive screen.
+    onsets = (
+        small["conditions"]
+        .filter((pl.col("CODE") == MDD) & (pl.col("START") >= WINDOW_START))
+        .select("PATIENT", pl.col("START").alias("onset"))
+    )
+    wellness = small["encounters"].filter(pl.col("ENCOUNTERCLASS") == "wellness")
+    visits = onsets.join(
+        wellness.select("PATIENT", pl.col("Id").alias("ENCOUNTER"), _date("START").alias("day")),
+        on="PATIENT",
+    ).filter(
+        # within 420 days (14 engine months) of the diagnosis; day 0 is the diagnosing visit
+        (pl.col("day") - pl.col("onset")).dt.total_days().is_between(1, 419)
+    )
+    scores = small["observations"].select("ENCOUNTER", "CODE")
+    taken = visits.join(scores, on="ENCOUNTER")
+    assert taken.filter(pl.col("CODE") == PHQ9).height == 0
+    assert taken.filter(pl.col("CODE") == GAD7).height > 20  # the GAD-7 screen still takes place
+
+
 # ------------------------------------------------------------------------------------ calibration
 TARGET_MDD = {  # past-year MDE [MH1]; adult age x sex computed with the women/men ratio 10.3/6.2
     ("12-17", "F"): 29.2,
@@ -390,4 +412,31 @@ def test_calibration_against_table_7(tmp_path):
             misses.append(("PHQ-9 follow-up", label, round(done, 2), done_ref))
         if not _within(remitted, remit_ref):
             misses.append(("remission", label, round(remitted, 2), remit_ref))
+
+    # CMS159 as the fidelity report counts it [MH8]: the latest PHQ-9 of any encounter 12 months
+    # +/- 60 days after the index; index patients without one are not remitted [MH9].
+    deaths = tables["patients"].select(pl.col("Id").alias("PATIENT"), "DEATHDATE")
+    alive = pl.col("DEATHDATE").is_null() | (
+        pl.col("DEATHDATE") > pl.col("onset") + dt.timedelta(days=425)
+    )
+    index = onsets.join(deaths, on="PATIENT").filter(alive)
+    any_phq = (
+        tables["observations"]
+        .filter(pl.col("CODE") == PHQ9)
+        .select("PATIENT", "DATE", pl.col("VALUE").cast(pl.Float64).alias("v"))
+    )
+    days = (_date("DATE") - pl.col("onset")).dt.total_days()
+    latest = (
+        index.join(any_phq, on="PATIENT")
+        .filter(days.is_between(305, 425))
+        .sort("DATE", "v")
+        .group_by("PATIENT", "onset")
+        .agg(pl.col("v").last())
+    )
+    for label, got, ref in (
+        ("PHQ-9 in the CMS159 window", latest.height / index.height * 100, 24.0),
+        ("CMS159 remission", (latest["v"] < 5).sum() / index.height * 100, 6.0),
+    ):
+        if not _within(got, ref):
+            misses.append((label, "12 months +/- 60 days", round(got, 2), ref))
     assert not misses
