@@ -426,7 +426,9 @@ def simulate_patient(
                 if aux[mc.ST_PRIOR] >= 0:
                     prior_time[aux[mc.ST_PRIOR]] = t
                 kind = aux[mc.ST_KIND]
-                if kind == mc.S_TERMINAL:
+                if kind == mc.S_SIMPLE:
+                    pass  # half of all entries (routers): nothing to do but transition
+                elif kind == mc.S_TERMINAL:
                     if depth[m] == 0:
                         status[m] = mc.M_DONE
                         break
