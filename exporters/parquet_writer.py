@@ -4,11 +4,12 @@ Row groups are cut at a fixed number of rows rather than one per chunk, so the
 file's bytes depend only on its rows: the same seed gives the same file whatever
 `--chunk-size` or `--workers` was. Rows wait in memory only until a row group fills.
 
-The encoder settings are chosen per column (`column_options`). Measured with
-`python -m benchmarks.bench_parquet` (20,000 general_population patients, 3.9M rows;
-before this per-column policy: pyarrow defaults of dictionary and statistics on
-every column): CPU seconds to write went down by about a third and the files by
-about a sixth; the numbers behind each choice are in the comments below.
+The encoder settings are chosen per column (`column_options`). Against pyarrow's
+defaults (dictionary and statistics on every column) and concatenating every pending
+table, `python -m benchmarks.bench_parquet` (20,000 general_population patients, 3.8M
+rows) went from 1.02 to 0.71 CPU seconds and 59.6 to 50.0 MB; a 1M-patient run's
+writer from 66.8 to 37.6 s of CPU, 2.94 to 2.49 GB of Parquet. The numbers behind
+each choice are in the comments below.
 """
 
 from __future__ import annotations
@@ -20,21 +21,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROW_GROUP_ROWS = 131_072
-# zstd level 1: it is ~40% of the write's CPU, but lz4 and snappy, though ~15% cheaper
+# zstd level 1: it is ~40% of the write's CPU, but lz4 and snappy, though 15-30% cheaper
 # on the UUID columns, wrote them twice as large (observations.ENCOUNTER: 7.5 MB zstd,
-# 15.5 MB lz4, 18.5 MB snappy per 20,000 patients).
+# 15.5 MB lz4, 18.5 MB snappy per 20,000 patients); zstd -1 wrote 13.7 MB, level 2 cost
+# 40% more CPU for a larger file.
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1
 
 # String columns written PLAIN, without a dictionary: random UUIDs and other values
-# (nearly) unique per row. On them the writer's dictionary attempt only hashes every
+# unique per row or per patient. On them the writer's dictionary attempt only hashes every
 # value and, for the ids, overflows the dictionary page and falls back to PLAIN part
 # way through a row group; PLAIN plus zstd is as small or smaller. Per 20,000 patients,
 # dictionary -> PLAIN: observations.ENCOUNTER 89 -> 73 ms, 9.5 -> 7.5 MB;
 # observations.PATIENT (sorted, ~130 repeats: zstd folds the runs) 33 -> 27 ms, same
 # 0.44 MB; encounters.Id 8.5 -> 8.3 MB. Low-cardinality strings (codes, descriptions,
 # units, categories, ORGANIZATION/PROVIDER/PAYER ids, the observation VALUE) keep the
-# dictionary: PLAIN made them 1.5-3x larger (observations.CODE 0.52 -> 0.79 MB).
+# dictionary: PLAIN made them 1.5-3.5x larger (observations.CODE 0.52 -> 0.79 MB,
+# CATEGORY 0.28 -> 0.98 MB).
 PLAIN_STRING_COLUMNS = frozenset(
     {"Id", "PATIENT", "ENCOUNTER", "CAREPLAN", "SSN", "DRIVERS", "PASSPORT", "ADDRESS", "UDI"}
 )
@@ -120,9 +123,9 @@ class ParquetTableWriter:
         group = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
         # One contiguous array per column: the column writer's page and dictionary
         # decisions then see the same arrays whatever the chunking was. combine_chunks
-        # copies only the columns that span pieces; the others are zero-copy slices.
-        # (It used to concatenate every pending table whole: 0.05 s of copying per
-        # 20,000 patients, more with fresh memory, ~6% of a run's CPU.)
+        # copies only the columns of a group that spans pieces (0.02 s per 20,000
+        # patients); the others are zero-copy slices. Concatenating every pending table
+        # whole, as this used to, was ~6% of a 1M-patient run's CPU in a profile.
         group = group.combine_chunks()
         self._writer.write_table(group, row_group_size=rows)
         self.rows_written += rows
