@@ -23,7 +23,9 @@ from cohortforge.kernels import machine_codes as mc
 from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
+from .events import rows_by_kind
 from .ids import entity_uuid_strings
+from .observation_values import observation_values
 from .state_catalog import StateCatalog
 
 # Row ids of point events and panels: the state's id stream shifted by a per-kind
@@ -129,11 +131,7 @@ class _Chunk:
         self.patients = patients
         self.n_states = n_states
         self.patient_uuids = pl.Series("PATIENT", patients.uuids)
-        # One stable sort by kind (a radix sort of int8) instead of a pass per kind.
-        kind = events["kind"]
-        order = np.argsort(kind, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(kind.view(np.uint8)))])
-        self._by_kind = {k: order[bounds[k] : bounds[k + 1]] for k in range(bounds.size - 1)}
+        self._by_kind = rows_by_kind(events["kind"])
         # Every visit number of the chunk packs below this (EntryIndex keys).
         visits = [int(events[name].max()) for name in ("visit", "enc_visit") if events[name].size]
         self.visit_span = max([0, *visits]) + 1
@@ -143,7 +141,7 @@ class _Chunk:
         self._following = np.zeros(0, dtype=np.int64)
 
     def kind(self, kind: int) -> _Rows:
-        return _Rows(self, self._by_kind.get(kind, np.zeros(0, dtype=np.int64)))
+        return _Rows(self, self._by_kind[kind])
 
     def index(self, rows: _Rows) -> EntryIndex:
         """The entries `rows` start, by (patient, state, visit)."""
@@ -269,7 +267,14 @@ class ClinicalTableBuilder:
             observations["state"].to_numpy().astype(np.int64) * self.n_subs
             + observations["sub"].to_numpy()
         ] = np.arange(observations.height)
-        self.observations = _with_null_row(observations.drop("state", "sub"))
+        self.observations = _with_null_row(
+            observations.select("CODE", "DESCRIPTION", "CATEGORY", "UNITS")
+        )
+        self.value_texts = observations["VALUE_TEXT"]
+        # TYPE by catalog row, then null (no row), then "numeric" for numeric values.
+        self.observation_types = pl.concat(
+            [observations["TYPE"], pl.Series("TYPE", [None, "numeric"], dtype=pl.Utf8)]
+        ).rechunk()  # one chunk: gathers from several chunks cost several times more
 
     def _state_rows(self, state: np.ndarray) -> np.ndarray:
         """Row of each state id in self.states; ids outside the model (the kernel's -1
@@ -434,27 +439,25 @@ class ClinicalTableBuilder:
         known = (state >= 0) & (state < self.n_states) & (sub >= 0) & (sub < self.n_subs)
         slot = np.where(known, state.astype(np.int64) * self.n_subs + sub, 0)
         catalog_rows = np.where(known, self.observation_row[slot], NO_ROW)
+        value = rows["value"]
+        no_row = self.value_texts.len()
+        type_rows = np.where(
+            np.isnan(value), np.where(catalog_rows < 0, no_row, catalog_rows), no_row + 1
+        )
         columns = [
             pl.Series("time", rows["time"]),
-            pl.Series("value", rows["value"]),
             chunk.patient(rows),
             chunk.encounter(rows),
             *_gather(self.observations, catalog_rows),
+            observation_values(value, self.value_texts, catalog_rows),
+            self.observation_types.gather(type_rows),
         ]
         if reports is not None and report_index is not None:
             sub_ids = chunk.ids(self.model, rows, rows["sub"].astype(np.int32))
             panel = report_index.find(rows.rows, "state", "visit")
             report_ids = _with_null_row(reports.select(pl.col("Id").alias("REPORT")))
             columns += [sub_ids, *_gather(report_ids, panel)]
-        numeric = pl.col("value").is_not_nan()
-        return pl.DataFrame(columns).with_columns(
-            _timestamp(pl.col("time")).alias("DATE"),
-            pl.when(numeric)
-            .then(pl.col("value").round(2).cast(pl.Utf8))
-            .otherwise(pl.col("VALUE_TEXT"))
-            .alias("VALUE"),
-            pl.when(numeric).then(pl.lit("numeric")).otherwise(pl.col("TYPE")).alias("TYPE"),
-        )
+        return pl.DataFrame(columns).with_columns(_timestamp(pl.col("time")).alias("DATE"))
 
     def _coded_point_events(self, chunk: _Chunk, kind: int) -> tuple[_Rows, list[pl.Series]]:
         """Point events of one kind: their rows, and their time, patient, encounter link,

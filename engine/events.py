@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from numba import njit
+
+from cohortforge.kernels.options import JIT_OPTIONS
 
 from .compile import CompiledModel
 
@@ -27,6 +30,31 @@ EVENT_KINDS = (
     "device_end",
     "death",
 )
+
+
+@njit(**JIT_OPTIONS)
+def _counting_sort(kind: np.ndarray, n_kinds: int) -> tuple[np.ndarray, np.ndarray]:
+    bounds = np.zeros(n_kinds + 1, dtype=np.int64)
+    for k in kind:
+        if k < 0 or k >= n_kinds:
+            raise ValueError("event kind outside machine_codes' E_* range")
+        bounds[k + 1] += 1
+    for k in range(n_kinds):
+        bounds[k + 1] += bounds[k]
+    fill = bounds[:-1].copy()
+    order = np.empty(kind.size, dtype=np.int64)
+    for row in range(kind.size):
+        k = kind[row]
+        order[fill[k]] = row
+        fill[k] += 1
+    return order, bounds
+
+
+def rows_by_kind(kind: np.ndarray) -> list[np.ndarray]:
+    """The event rows of each kind (index = E_* code), each in event order: one counting
+    sort rather than a comparison pass per kind."""
+    order, bounds = _counting_sort(kind, len(EVENT_KINDS))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(len(EVENT_KINDS))]
 
 
 def event_log(
