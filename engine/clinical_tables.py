@@ -24,14 +24,13 @@ from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
 from .events import rows_by_kind
-from .ids import entity_uuid_strings
+from .ids import entity_uuids_by_index
 from .observation_values import observation_values
 from .state_catalog import StateCatalog
 
 # Row ids of point events and panels: the state's id stream shifted by a per-kind
-# offset, so an observation's id never equals its state's report id or another
-# component's (a MultiObservation has one state for all its components).
-_ID_STEP = np.uint64(0x9E3779B97F4A7C15)
+# offset (engine/ids.py), so an observation's id never equals its state's report id or
+# another component's (a MultiObservation has one state for all its components).
 REPORT_ID_OFFSET = 1 << 20
 REPORT_COLUMNS = ("Id", "DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")
 # A point-in-time encounter (start == end) is given Synthea's typical 15-minute length.
@@ -218,12 +217,15 @@ class _Chunk:
     ) -> pl.Series:
         """The UUID of the entry started by each row's (state, visit) for its patient;
         `offset` picks another id of the same entry (an observation component, a report)."""
-        keys = model.kernel.state_key[rows["state"]]
-        if offset is not None:
-            with np.errstate(over="ignore"):  # wrapping uint64 arithmetic is intended
-                keys = keys + (np.asarray(offset, dtype=np.uint64) + np.uint64(1)) * _ID_STEP
-        ids = self.patients.ids[rows["patient"]]
-        return pl.Series("Id", entity_uuid_strings(keys, ids, rows["visit"]))
+        uuids = entity_uuids_by_index(
+            rows["state"],
+            rows["patient"],
+            rows["visit"],
+            model.kernel.state_key,
+            self.patients.ids,
+            offset,
+        )
+        return pl.Series("Id", uuids)
 
 
 class ClinicalTableBuilder:
@@ -453,7 +455,7 @@ class ClinicalTableBuilder:
             self.observation_types.gather(type_rows),
         ]
         if reports is not None and report_index is not None:
-            sub_ids = chunk.ids(self.model, rows, rows["sub"].astype(np.int32))
+            sub_ids = chunk.ids(self.model, rows, rows["sub"])
             panel = report_index.find(rows.rows, "state", "visit")
             report_ids = _with_null_row(reports.select(pl.col("Id").alias("REPORT")))
             columns += [sub_ids, *_gather(report_ids, panel)]

@@ -13,7 +13,6 @@ from numba import njit
 from cohortforge.kernels.options import JIT_OPTIONS
 from cohortforge.kernels.rng import mix64, random_bits
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 UUID_LENGTH = 36
 # Version 4 in the high nibble of octet 6 (bits 12-15 of the first big-endian word) and
 # variant 0b10 in the top bits of octet 8 (bits 62-63 of the second).
@@ -21,11 +20,13 @@ _VERSION_CLEAR = np.uint64(0xFFFFFFFFFFFF0FFF)
 _VERSION_SET = np.uint64(0x0000000000004000)
 _VARIANT_CLEAR = np.uint64(0x3FFFFFFFFFFFFFFF)
 _VARIANT_SET = np.uint64(0x8000000000000000)
-_NIBBLE = np.uint64(0xF)
 _DASH = np.uint8(ord("-"))
 # Entity ids use their own stream per state (the state's key mixed with this salt), so
 # identifiers never share bits with the state's clinical draws.
 _ID_SALT = np.uint64(0x1D5A17C0FFEE1D5A)
+# Other ids of one entry (an observation component, a report) shift the state's key by
+# (offset + 1) steps of the golden-ratio increment.
+_ID_STEP = np.uint64(0x9E3779B97F4A7C15)
 
 
 def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
@@ -36,12 +37,18 @@ def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
+# "00".."ff": one table lookup per byte of the UUID rather than two per nibble.
+_HEX_PAIRS = np.array([[ord(c) for c in f"{b:02x}"] for b in range(256)], dtype=np.uint8)
+_BYTE = np.uint64(0xFF)
+
+
 @njit(**JIT_OPTIONS)
-def _write_hex(word: np.uint64, out: np.ndarray, row: int, first: int, count: int) -> None:
-    """The top `count` nibbles of `word` as hex digits at out[row, first:first+count]."""
-    for i in range(count):
-        shift = np.uint64(60 - 4 * i)
-        out[row, first + i] = _HEX_DIGITS[(word >> shift) & _NIBBLE]
+def _write_hex(word: np.uint64, out: np.ndarray, row: int, first: int, n_bytes: int) -> None:
+    """The top `n_bytes` bytes of `word` as hex digits from out[row, first]."""
+    for i in range(n_bytes):
+        byte = (word >> np.uint64(56 - 8 * i)) & _BYTE
+        out[row, first + 2 * i] = _HEX_PAIRS[byte, 0]
+        out[row, first + 2 * i + 1] = _HEX_PAIRS[byte, 1]
 
 
 @njit(**JIT_OPTIONS)
@@ -49,11 +56,11 @@ def _write_uuid(hi: np.uint64, lo: np.uint64, out: np.ndarray, row: int) -> None
     """Two big-endian 64-bit words as a version-4-shaped "8-4-4-4-12" UUID."""
     hi = (hi & _VERSION_CLEAR) | _VERSION_SET
     lo = (lo & _VARIANT_CLEAR) | _VARIANT_SET
-    _write_hex(hi, out, row, 0, 8)
-    _write_hex(hi << np.uint64(32), out, row, 9, 4)
-    _write_hex(hi << np.uint64(48), out, row, 14, 4)
-    _write_hex(lo, out, row, 19, 4)
-    _write_hex(lo << np.uint64(16), out, row, 24, 12)
+    _write_hex(hi, out, row, 0, 4)
+    _write_hex(hi << np.uint64(32), out, row, 9, 2)
+    _write_hex(hi << np.uint64(48), out, row, 14, 2)
+    _write_hex(lo, out, row, 19, 2)
+    _write_hex(lo << np.uint64(16), out, row, 24, 6)
     out[row, 8] = _DASH
     out[row, 13] = _DASH
     out[row, 18] = _DASH
@@ -69,13 +76,36 @@ def _stream_uuids(key: np.uint64, ids: np.ndarray, first_counter: np.uint64, out
 
 
 @njit(**JIT_OPTIONS)
+def _entity_uuid(state_key: np.uint64, patient_id: np.uint64, visit: np.uint64, out, row) -> None:
+    key = mix64(state_key ^ _ID_SALT)
+    counter = visit * np.uint64(2)
+    hi = random_bits(key, patient_id, counter)
+    lo = random_bits(key, patient_id, counter + np.uint64(1))
+    _write_uuid(hi, lo, out, row)
+
+
+@njit(**JIT_OPTIONS)
 def _entity_uuids(state_keys: np.ndarray, ids: np.ndarray, visits: np.ndarray, out: np.ndarray):
     for row in range(ids.size):
-        key = mix64(state_keys[row] ^ _ID_SALT)
-        counter = visits[row] * np.uint64(2)
-        hi = random_bits(key, ids[row], counter)
-        lo = random_bits(key, ids[row], counter + np.uint64(1))
-        _write_uuid(hi, lo, out, row)
+        _entity_uuid(state_keys[row], ids[row], visits[row], out, row)
+
+
+@njit(**JIT_OPTIONS)
+def _entity_uuids_by_index(
+    state: np.ndarray,
+    patient: np.ndarray,
+    visit: np.ndarray,
+    offset: np.ndarray,
+    state_keys: np.ndarray,
+    patient_ids: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    with_offset = offset.size > 0
+    for row in range(state.size):
+        key = state_keys[state[row]]
+        if with_offset:  # wrapping uint64 arithmetic, as entity_uuid_strings' callers did
+            key = key + (np.uint64(offset[row]) + np.uint64(1)) * _ID_STEP
+        _entity_uuid(key, patient_ids[patient[row]], np.uint64(visit[row]), out, row)
 
 
 def uuid_strings(key: np.uint64, patient_ids: np.ndarray, first_counter: int = 0) -> pa.StringArray:
@@ -100,4 +130,33 @@ def entity_uuid_strings(
     counters = np.asarray(visits).astype(np.uint64)
     chars = np.empty((ids.size, UUID_LENGTH), dtype=np.uint8)
     _entity_uuids(keys, ids, counters, chars)
+    return fixed_width_strings(chars)
+
+
+def entity_uuids_by_index(
+    state: np.ndarray,
+    patient: np.ndarray,
+    visit: np.ndarray,
+    state_keys: np.ndarray,
+    patient_ids: np.ndarray,
+    offset: np.ndarray | None = None,
+) -> pa.StringArray:
+    """entity_uuid_strings(state_keys[state] (+ (offset + 1) * _ID_STEP), patient_ids[patient],
+    visit) in one pass, without the intermediate key and id columns. `offset` (one per
+    row) picks another id of the same entry."""
+    n = len(state)
+    chars = np.empty((n, UUID_LENGTH), dtype=np.uint8)
+    if offset is None:
+        offset = np.zeros(0, dtype=np.int64)
+    elif np.ndim(offset) == 0:
+        offset = np.full(n, offset, dtype=np.int64)
+    _entity_uuids_by_index(
+        state,
+        patient,
+        visit,
+        offset,
+        np.asarray(state_keys, dtype=np.uint64),
+        np.asarray(patient_ids, dtype=np.uint64),
+        chars,
+    )
     return fixed_width_strings(chars)
