@@ -23,7 +23,7 @@ from cohortforge.kernels import machine_codes as mc
 from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
-from .events import rows_by_kind
+from .events import gather_columns, rows_by_kind
 from .ids import entity_uuids_by_index
 from .observation_values import observation_values
 from .state_catalog import StateCatalog
@@ -47,6 +47,8 @@ ENTRY_KINDS = {
 }
 # Entries whose START/STOP are dates in Synthea's CSV; the others carry timestamps.
 DATED_ENTRIES = ("conditions", "careplans", "allergies")
+# Event columns of every row linked to an encounter and coded by its state.
+_LINKED_COLUMNS = ("patient", "state", "time", "enc_state", "enc_visit")
 ALLERGY_COLUMNS = {
     "TYPE": "ALLERGY_TYPE",
     "CATEGORY": "ALLERGY_CATEGORY",
@@ -96,9 +98,15 @@ def _with_null_row(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([frame, frame.clear(1)]).rechunk()
 
 
+def _index(rows: np.ndarray) -> pl.Series:
+    """Row numbers as Polars' own index type (UInt32): gathers by it skip the conversion
+    and bounds pass that int64 NumPy indices go through, several times the gather."""
+    return pl.Series(np.asarray(rows).astype(np.uint32, copy=False))
+
+
 def _gather(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
     """Rows of a `_with_null_row` frame; NO_ROW picks its null row."""
-    return frame[np.where(rows < 0, frame.height - 1, rows)]
+    return frame[_index(np.where(rows < 0, frame.height - 1, rows))]
 
 
 class _Rows:
@@ -114,11 +122,24 @@ class _Rows:
     def __getitem__(self, name: str) -> np.ndarray:
         column = self._columns.get(name)
         if column is None:
-            column = self._columns[name] = self.chunk.events[name][self.rows]
+            column = self._columns[name] = np.take(self.chunk.events[name], self.rows)
         return column
 
+    def load(self, *names: str) -> _Rows:
+        """Gather the named columns now, together (see events.gather_columns)."""
+        missing = tuple(name for name in names if name not in self._columns)
+        self._columns.update(gather_columns(self.chunk.events, self.rows, missing))
+        return self
+
     def where(self, keep: np.ndarray) -> _Rows:
-        return _Rows(self.chunk, self.rows[keep])
+        kept = _Rows(self.chunk, self.rows[keep])
+        kept._columns = {name: column[keep] for name, column in self._columns.items()}
+        return kept
+
+    def entries(self, state: str = "state", visit: str = "visit") -> tuple[np.ndarray, ...]:
+        """(patient, state, visit): the entry each row starts, or with enc_state and
+        enc_visit the entry (encounter, or entry being ended) it refers to."""
+        return self["patient"], self[state], self[visit]
 
 
 class _Chunk:
@@ -145,10 +166,7 @@ class _Chunk:
     def index(self, rows: _Rows) -> EntryIndex:
         """The entries `rows` start, by (patient, state, visit)."""
         return EntryIndex(
-            self.events,
-            rows.rows,
-            "state",
-            "visit",
+            *rows.entries(),
             max(len(self.patients.ids), 1),
             self.n_states,
             self.visit_span,
@@ -157,19 +175,8 @@ class _Chunk:
     def end_times(
         self, starts: _Rows, index: EntryIndex, end_kind: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(end time, has an end) of each entry started at `starts` (indexed by `index`):
-        its end event names the entry in enc_state/enc_visit."""
-        ends = self.kind(end_kind)
-        start = index.find(ends.rows, "enc_state", "enc_visit")
-        ended = start >= 0
-        end_time = np.zeros(starts.size, dtype=np.int64)
-        has_end = np.zeros(starts.size, dtype=bool)
-        end_time[start[ended]] = self.events["time"][ends.rows[ended]]
-        has_end[start[ended]] = True
-        # A left join would repeat an entry with two ends; the kernel ends it once.
-        if np.count_nonzero(has_end) != np.count_nonzero(ended):
-            raise ValueError("two end events name the same (patient, state, visit) entry")
-        return end_time, has_end
+        """(end time, has an end) of each entry started at `starts` (indexed by `index`)."""
+        return index.end_times(self.events, self._by_kind[end_kind], starts.size)
 
     def set_encounters(self, encounters: _Rows, index: EntryIndex, ids: pl.Series) -> None:
         self._encounters = index
@@ -202,15 +209,17 @@ class _Chunk:
         export window keeps no link rather than a wrong one.
         """
         assert self._encounters is not None and self._starting is not None
-        linked = self._encounters.find(rows.rows, "enc_state", "enc_visit")
+        linked = self._encounters.find(*rows.entries("enc_state", "enc_visit"))
         outside = np.flatnonzero(rows["enc_state"] < 0)
         if outside.size:
             at = self._starting.first_at(rows["patient"][outside], rows["time"][outside])
             linked[outside] = np.where(at < 0, NO_ROW, self._following[np.maximum(at, 0)])
-        return self.encounter_ids.gather(np.where(linked < 0, self.encounter_ids.len() - 1, linked))
+        return self.encounter_ids.gather(
+            _index(np.where(linked < 0, self.encounter_ids.len() - 1, linked))
+        )
 
     def patient(self, rows: _Rows) -> pl.Series:
-        return self.patient_uuids.gather(rows["patient"])
+        return self.patient_uuids.gather(_index(rows["patient"]))
 
     def ids(
         self, model: CompiledModel, rows: _Rows, offset: np.ndarray | int | None = None
@@ -281,13 +290,14 @@ class ClinicalTableBuilder:
     def _state_rows(self, state: np.ndarray) -> np.ndarray:
         """Row of each state id in self.states; ids outside the model (the kernel's -1
         for "none") pick the null row."""
-        return np.where((state >= 0) & (state < self.n_states), state, self.n_states)
+        rows = np.where((state >= 0) & (state < self.n_states), state, self.n_states)
+        return rows.astype(np.uint32)
 
     def _codes(self, rows: _Rows, columns: pl.DataFrame) -> pl.DataFrame:
-        return columns[self._state_rows(rows["state"])]
+        return columns[_index(self._state_rows(rows["state"]))]
 
     def _reasons(self, rows: _Rows) -> pl.DataFrame:
-        return self.reasons[self._state_rows(rows["reason"])]
+        return self.reasons[_index(self._state_rows(rows["reason"]))]
 
     def build(self, events: dict[str, np.ndarray], patients: ChunkPatients) -> ChunkTables:
         chunk = _Chunk(events, patients, self.n_states)
@@ -315,7 +325,7 @@ class ClinicalTableBuilder:
 
     # -- encounters --------------------------------------------------------------------
     def _encounters(self, chunk: _Chunk) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
-        rows = chunk.kind(mc.E_ENCOUNTER_START)
+        rows = chunk.kind(mc.E_ENCOUNTER_START).load("patient", "state", "visit", "time", "reason")
         ids = chunk.ids(self.model, rows)
         index = chunk.index(rows)
         chunk.set_encounters(rows, index, ids)
@@ -331,8 +341,8 @@ class ClinicalTableBuilder:
                 pl.Series("stop", stop),
                 chunk.patient(rows),
                 *care,
-                self.states["ENCOUNTERCLASS"].gather(state_rows),
-                *self.codes[state_rows],
+                self.states["ENCOUNTERCLASS"].gather(_index(state_rows)),
+                *self.codes[_index(state_rows)],
                 *self._reasons(rows),
             ]
         ).with_columns(
@@ -357,9 +367,9 @@ class ClinicalTableBuilder:
         payer = care.payer[patient]
         network = self.network
         columns = [
-            network.organizations["Id"].gather(organization).rename("ORGANIZATION"),
-            network.providers["Id"].gather(provider).rename("PROVIDER"),
-            network.payers["Id"].gather(payer).rename("PAYER"),
+            network.organizations["Id"].gather(_index(organization)).rename("ORGANIZATION"),
+            network.providers["Id"].gather(_index(provider)).rename("PROVIDER"),
+            network.payers["Id"].gather(_index(payer)).rename("PAYER"),
         ]
         utilisation = {
             "organizations": np.bincount(organization, minlength=network.organizations.height),
@@ -371,7 +381,7 @@ class ClinicalTableBuilder:
 
     # -- entries -------------------------------------------------------------------------
     def _entries(self, chunk: _Chunk, table: str, start_kind: int, end_kind: int) -> pl.DataFrame:
-        rows = chunk.kind(start_kind)
+        rows = chunk.kind(start_kind).load(*_LINKED_COLUMNS, "visit", "reason")
         end_time, has_end = chunk.end_times(rows, chunk.index(rows), end_kind)
         # Exported: active at the window start or started inside the window.
         kept = ~has_end | (end_time >= self.window_start)
@@ -391,7 +401,7 @@ class ClinicalTableBuilder:
             columns.append(pl.Series("state", rows["state"]))
         if table == "medications":
             payer = chunk.patients.care.payer[rows["patient"]]
-            columns.append(self.network.payers["Id"].gather(payer).rename("PAYER"))
+            columns.append(self.network.payers["Id"].gather(_index(payer)).rename("PAYER"))
         elif table == "allergies":
             columns.extend(self._codes(rows, self.allergy))
         frame = pl.DataFrame(columns)
@@ -416,7 +426,7 @@ class ClinicalTableBuilder:
     # -- point events -----------------------------------------------------------------
     def _reports(self, chunk: _Chunk) -> tuple[pl.DataFrame, EntryIndex]:
         """The reports table (panels), and its rows by (patient, state, visit)."""
-        rows = chunk.kind(mc.E_REPORT)
+        rows = chunk.kind(mc.E_REPORT).load(*_LINKED_COLUMNS, "visit")
         frame = pl.DataFrame(
             [
                 chunk.ids(self.model, rows, REPORT_ID_OFFSET),
@@ -435,7 +445,9 @@ class ClinicalTableBuilder:
     def _observations(
         self, chunk: _Chunk, report_index: EntryIndex | None, reports: pl.DataFrame | None
     ) -> pl.DataFrame:
-        rows = chunk.kind(mc.E_OBSERVATION)
+        rows = chunk.kind(mc.E_OBSERVATION).load(*_LINKED_COLUMNS, "sub", "value")
+        if chunk.patients.export_view:
+            rows.load("visit")
         state = rows["state"]
         sub = rows["sub"].astype(np.int64)
         known = (state >= 0) & (state < self.n_states) & (sub >= 0) & (sub < self.n_subs)
@@ -452,11 +464,11 @@ class ClinicalTableBuilder:
             chunk.encounter(rows),
             *_gather(self.observations, catalog_rows),
             observation_values(value, self.value_texts, catalog_rows),
-            self.observation_types.gather(type_rows),
+            self.observation_types.gather(_index(type_rows)),
         ]
         if reports is not None and report_index is not None:
             sub_ids = chunk.ids(self.model, rows, rows["sub"])
-            panel = report_index.find(rows.rows, "state", "visit")
+            panel = report_index.find(*rows.entries())
             report_ids = _with_null_row(reports.select(pl.col("Id").alias("REPORT")))
             columns += [sub_ids, *_gather(report_ids, panel)]
         return pl.DataFrame(columns).with_columns(_timestamp(pl.col("time")).alias("DATE"))
@@ -464,7 +476,9 @@ class ClinicalTableBuilder:
     def _coded_point_events(self, chunk: _Chunk, kind: int) -> tuple[_Rows, list[pl.Series]]:
         """Point events of one kind: their rows, and their time, patient, encounter link,
         code and (for exporters) Id."""
-        rows = chunk.kind(kind)
+        rows = chunk.kind(kind).load(*_LINKED_COLUMNS, "reason", "value")
+        if chunk.patients.export_view:
+            rows.load("visit")
         columns = [
             pl.Series("time", rows["time"]),
             chunk.patient(rows),

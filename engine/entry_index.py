@@ -22,7 +22,6 @@ NO_ROW = -1
 
 @njit(**JIT_OPTIONS)
 def _pack(
-    rows: np.ndarray,
     patient: np.ndarray,
     state: np.ndarray,
     visit: np.ndarray,
@@ -30,14 +29,13 @@ def _pack(
     n_states: int,
     visit_span: int,
 ) -> np.ndarray:
-    """Packed keys of events[rows]; NO_ROW where a negative state or visit (the
-    kernel's "none") names no entry."""
-    keys = np.empty(rows.size, dtype=np.int64)
-    for i in range(rows.size):
-        row = rows[i]
-        p = np.int64(patient[row])
-        s = np.int64(state[row])
-        v = np.int64(visit[row])
+    """Packed keys; NO_ROW where a negative state or visit (the kernel's "none") names
+    no entry."""
+    keys = np.empty(patient.size, dtype=np.int64)
+    for i in range(patient.size):
+        p = np.int64(patient[i])
+        s = np.int64(state[i])
+        v = np.int64(visit[i])
         if p < 0 or p >= n_patients or s < 0 or s >= n_states or v < 0 or v >= visit_span:
             keys[i] = NO_ROW
         else:
@@ -58,8 +56,25 @@ def _patient_bounds(keys: np.ndarray, per_patient: int, n_patients: int) -> np.n
 
 
 @njit(**JIT_OPTIONS)
+def _search(keys: np.ndarray, found_rows: np.ndarray, bounds: np.ndarray, p: int, key: int) -> int:
+    """The row of `key` among patient p's sorted keys, or NO_ROW."""
+    lo = bounds[p]
+    hi = bounds[p + 1]
+    # Most lookups that miss (end events of entries from before the export window) fall
+    # outside the patient's key range: two compares instead of a search.
+    if lo == hi or key < keys[lo] or key > keys[hi - 1]:
+        return NO_ROW
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return found_rows[lo] if keys[lo] == key else NO_ROW
+
+
+@njit(**JIT_OPTIONS)
 def _find(
-    rows: np.ndarray,
     patient: np.ndarray,
     state: np.ndarray,
     visit: np.ndarray,
@@ -69,47 +84,71 @@ def _find(
     found_rows: np.ndarray,
     bounds: np.ndarray,
 ) -> np.ndarray:
-    found = np.empty(rows.size, dtype=np.int64)
+    found = np.empty(patient.size, dtype=np.int64)
     n_patients = bounds.size - 1
     last_key = np.int64(NO_ROW)
     last_found = np.int64(NO_ROW)
+    for i in range(patient.size):
+        p = np.int64(patient[i])
+        s = np.int64(state[i])
+        v = np.int64(visit[i])
+        if s < 0 or s >= n_states or v < 0 or v >= visit_span or p < 0 or p >= n_patients:
+            found[i] = NO_ROW
+            continue
+        key = (p * n_states + s) * visit_span + v
+        if key != last_key:  # rows naming one entry come in runs: search once per run
+            last_key = key
+            last_found = _search(keys, found_rows, bounds, p, key)
+        found[i] = last_found
+    return found
+
+
+@njit(**JIT_OPTIONS)
+def _end_times(
+    rows: np.ndarray,
+    patient: np.ndarray,
+    state: np.ndarray,
+    visit: np.ndarray,
+    time: np.ndarray,
+    n_states: int,
+    visit_span: int,
+    keys: np.ndarray,
+    found_rows: np.ndarray,
+    bounds: np.ndarray,
+    n_entries: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    end_time = np.zeros(n_entries, dtype=np.int64)
+    has_end = np.zeros(n_entries, dtype=np.bool_)
+    twice = False
+    n_patients = bounds.size - 1
     for i in range(rows.size):
         row = rows[i]
         p = np.int64(patient[row])
         s = np.int64(state[row])
         v = np.int64(visit[row])
         if s < 0 or s >= n_states or v < 0 or v >= visit_span or p < 0 or p >= n_patients:
-            found[i] = NO_ROW
             continue
-        key = (p * n_states + s) * visit_span + v
-        if key != last_key:  # rows naming one entry come in runs: search once per run
-            lo = bounds[p]
-            hi = bounds[p + 1]
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if keys[mid] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            last_key = key
-            last_found = found_rows[lo] if lo < bounds[p + 1] and keys[lo] == key else NO_ROW
-        found[i] = last_found
-    return found
+        entry = _search(keys, found_rows, bounds, p, (p * n_states + s) * visit_span + v)
+        if entry != NO_ROW:
+            twice |= has_end[entry]
+            has_end[entry] = True
+            end_time[entry] = time[row]
+    return end_time, has_end, twice
 
 
 class EntryIndex:
-    """Rows of a set of events by the (patient, state, visit) entry each names.
+    """Rows by the (patient, state, visit) entry each names.
 
     `n_patients` bounds the local patient numbers and `visit_span` every visit number
-    in the chunk (both sides of a lookup must pack alike).
+    in the chunk (both sides of a lookup must pack alike). Columns are contiguous: the
+    caller gathers each event column once and every pass here reads it in order.
     """
 
     def __init__(
         self,
-        events: dict[str, np.ndarray],
-        rows: np.ndarray,
-        state: str,
-        visit: str,
+        patient: np.ndarray,
+        state: np.ndarray,
+        visit: np.ndarray,
         n_patients: int,
         n_states: int,
         visit_span: int,
@@ -119,32 +158,51 @@ class EntryIndex:
                 f"{n_patients} patients x {n_states} states x {visit_span} visits do not "
                 "pack into a 64-bit key; use smaller chunks"
             )
-        self.events = events
         self.n_states = n_states
         self.visit_span = visit_span
-        keys = _pack(
-            rows, events["patient"], events[state], events[visit], n_patients, n_states, visit_span
-        )
+        keys = _pack(patient, state, visit, n_patients, n_states, visit_span)
         named = np.flatnonzero(keys >= 0)
         # Nearly sorted already (rows come patient by patient), which timsort exploits.
         order = named[np.argsort(keys[named], kind="stable")]
         self.keys = keys[order]
-        self.rows = order  # positions in `rows`, which is what callers index by
+        self.rows = order
         # A left join would repeat the left row for each duplicate; the kernel starts an
         # entry once per visit, so a duplicate is a kernel bug, not data to reproduce.
         if np.any(self.keys[1:] == self.keys[:-1]):
             raise ValueError("two events name the same (patient, state, visit) entry")
         self.bounds = _patient_bounds(self.keys, n_states * visit_span, n_patients)
 
-    def find(self, rows: np.ndarray, state: str, visit: str) -> np.ndarray:
-        """For each of events[rows], the position (in the indexed rows) of the entry
-        its (patient, state, visit) names, or NO_ROW."""
-        events = self.events
-        return _find(
+    def end_times(
+        self, events: dict[str, np.ndarray], rows: np.ndarray, n_entries: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(end time, has an end) of each of the `n_entries` indexed entries, from the
+        end events events[rows], which name their entry in enc_state/enc_visit. Read
+        straight from the event arrays: most end events (those of entries from before
+        the export window) match nothing, so gathering their columns first is waste."""
+        end_time, has_end, twice = _end_times(
             rows,
             events["patient"],
-            events[state],
-            events[visit],
+            events["enc_state"],
+            events["enc_visit"],
+            events["time"],
+            self.n_states,
+            self.visit_span,
+            self.keys,
+            self.rows,
+            self.bounds,
+            n_entries,
+        )
+        # A left join would repeat an entry with two ends; the kernel ends it once.
+        if twice:
+            raise ValueError("two end events name the same (patient, state, visit) entry")
+        return end_time, has_end
+
+    def find(self, patient: np.ndarray, state: np.ndarray, visit: np.ndarray) -> np.ndarray:
+        """For each (patient, state, visit), the indexed row naming that entry, or NO_ROW."""
+        return _find(
+            patient,
+            state,
+            visit,
             self.n_states,
             self.visit_span,
             self.keys,
