@@ -147,7 +147,10 @@ class _Chunk:
     the patients' Ids, and the encounters that other rows link to."""
 
     def __init__(self, events: dict[str, np.ndarray], patients: ChunkPatients, n_states: int):
-        self.events = events
+        # The kernel's int32 columns are strided views of one row-major block
+        # (engine/simulate.py); every pass here is many times faster on contiguous
+        # columns, so each is copied once (as Polars did when it took the events).
+        self.events = {name: np.ascontiguousarray(column) for name, column in events.items()}
         self.patients = patients
         self.n_states = n_states
         self.patient_uuids = pl.Series("PATIENT", patients.uuids)
