@@ -147,10 +147,7 @@ class _Chunk:
     the patients' Ids, and the encounters that other rows link to."""
 
     def __init__(self, events: dict[str, np.ndarray], patients: ChunkPatients, n_states: int):
-        # The kernel's int32 columns are strided views of one row-major block
-        # (engine/simulate.py); every pass here is many times faster on contiguous
-        # columns, so each is copied once (as Polars did when it took the events).
-        self.events = {name: np.ascontiguousarray(column) for name, column in events.items()}
+        self.events = events
         self.patients = patients
         self.n_states = n_states
         self.patient_uuids = pl.Series("PATIENT", patients.uuids)
@@ -178,8 +175,10 @@ class _Chunk:
     def end_times(
         self, starts: _Rows, index: EntryIndex, end_kind: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(end time, has an end) of each entry started at `starts` (indexed by `index`)."""
-        return index.end_times(self.events, self._by_kind[end_kind], starts.size)
+        """(end time, has an end) of each entry started at `starts` (indexed by `index`):
+        its end event names the entry in enc_state/enc_visit."""
+        ends = self.kind(end_kind).load("patient", "enc_state", "enc_visit", "time")
+        return index.end_times(*ends.entries("enc_state", "enc_visit"), ends["time"], starts.size)
 
     def set_encounters(self, encounters: _Rows, index: EntryIndex, ids: pl.Series) -> None:
         self._encounters = index

@@ -105,7 +105,6 @@ def _find(
 
 @njit(**JIT_OPTIONS)
 def _end_times(
-    rows: np.ndarray,
     patient: np.ndarray,
     state: np.ndarray,
     visit: np.ndarray,
@@ -121,18 +120,17 @@ def _end_times(
     has_end = np.zeros(n_entries, dtype=np.bool_)
     twice = False
     n_patients = bounds.size - 1
-    for i in range(rows.size):
-        row = rows[i]
-        p = np.int64(patient[row])
-        s = np.int64(state[row])
-        v = np.int64(visit[row])
+    for i in range(patient.size):
+        p = np.int64(patient[i])
+        s = np.int64(state[i])
+        v = np.int64(visit[i])
         if s < 0 or s >= n_states or v < 0 or v >= visit_span or p < 0 or p >= n_patients:
             continue
         entry = _search(keys, found_rows, bounds, p, (p * n_states + s) * visit_span + v)
         if entry != NO_ROW:
             twice |= has_end[entry]
             has_end[entry] = True
-            end_time[entry] = time[row]
+            end_time[entry] = time[i]
     return end_time, has_end, twice
 
 
@@ -173,18 +171,20 @@ class EntryIndex:
         self.bounds = _patient_bounds(self.keys, n_states * visit_span, n_patients)
 
     def end_times(
-        self, events: dict[str, np.ndarray], rows: np.ndarray, n_entries: int
+        self,
+        patient: np.ndarray,
+        state: np.ndarray,
+        visit: np.ndarray,
+        time: np.ndarray,
+        n_entries: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(end time, has an end) of each of the `n_entries` indexed entries, from the
-        end events events[rows], which name their entry in enc_state/enc_visit. Read
-        straight from the event arrays: most end events (those of entries from before
-        the export window) match nothing, so gathering their columns first is waste."""
+        """(end time, has an end) of each of the `n_entries` indexed entries, from end
+        events naming their entry by (patient, state, visit) at `time`."""
         end_time, has_end, twice = _end_times(
-            rows,
-            events["patient"],
-            events["enc_state"],
-            events["enc_visit"],
-            events["time"],
+            patient,
+            state,
+            visit,
+            time,
             self.n_states,
             self.visit_span,
             self.keys,
