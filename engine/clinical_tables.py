@@ -183,9 +183,9 @@ class _Chunk:
     def set_encounters(self, encounters: _Rows, index: EntryIndex, ids: pl.Series) -> None:
         self._encounters = index
         self.encounter_ids = _with_null_row(ids.rename("ENCOUNTER").to_frame())["ENCOUNTER"]
-        # Encounters in the order the as-of join of old searched them: Polars' sort by
-        # (patient, time), whose order among encounters starting together decides which
-        # one a row at that instant links to.
+        # Encounters sorted by (patient, time) with Polars' sort, as the forward as-of
+        # join that defines the link sorted them: among encounters starting at the same
+        # instant, this order picks the one a row at that instant links to.
         following = pl.DataFrame(
             {
                 "patient": encounters["patient"],
