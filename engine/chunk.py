@@ -102,7 +102,8 @@ def patients_export_frame(patients: pa.Table, lo: int) -> pl.DataFrame:
 @dataclass
 class ChunkTablesOut:
     tables: dict[str, pa.Table]  # Synthea layouts, for CSV and Parquet
-    frames: dict[str, pl.DataFrame]  # the text exporters' view (exporters/text_export.py)
+    # The text exporters' view (exporters/text_export.py); empty unless job.export_view.
+    frames: dict[str, pl.DataFrame]
     utilisation: dict[str, np.ndarray]
     kernel_seconds: float | None
 
@@ -111,12 +112,19 @@ def chunk_tables(job: ChunkJob) -> ChunkTablesOut:
     """Patients and (with modules) clinical tables for the job's patients."""
     patients = build_patients(job.scenario, job.seed, job.lo, job.hi, job.reference_date)
     if job.simulation is None:
-        frames = {"patients": patients_export_frame(patients, job.lo)}
+        frames = {"patients": patients_export_frame(patients, job.lo)} if job.export_view else {}
         return ChunkTablesOut({"patients": patients}, frames, {}, None)
     patients, clinical, kernel_seconds = _simulate(job, patients)
+    # Table-only runs skip the exporters' patients frame (a Polars copy plus INDEX and
+    # PHONE); the clinical frames are the tables' own source, so they exist either way.
+    frames = (
+        {"patients": patients_export_frame(patients, job.lo), **clinical.frames}
+        if job.export_view
+        else {}
+    )
     return ChunkTablesOut(
         tables={"patients": patients, **clinical.synthea_tables()},
-        frames={"patients": patients_export_frame(patients, job.lo), **clinical.frames},
+        frames=frames,
         utilisation=clinical.utilisation,
         kernel_seconds=kernel_seconds,
     )

@@ -1,9 +1,12 @@
 """Event arrays from the kernel turned into Synthea-layout clinical tables, in bulk.
 
-Every step is a Polars join or expression over whole columns: entries are paired with
-their end events, encounters with theirs, and codes, descriptions and units come from
-the state catalog by state id. Rows keep the kernel's order (patient, then time of
-emission), which is deterministic.
+Every step works on whole columns. The kernel names each entry by (patient, state,
+visit), so pairing entries with their end events, rows with their encounters and
+observations with their panels is a binary search over packed integer keys that yields
+row numbers; codes, descriptions and units come from the state catalog by state id.
+Strings (UUIDs, codes, descriptions) are only ever gathered by those row numbers, once
+per output column. Rows keep the kernel's order (patient, then time of emission), which
+is deterministic.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from cohortforge.kernels import machine_codes as mc
 
 from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
-from .ids import entity_uuid_strings
+from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
+from .events import gather_columns, rows_by_kind
+from .ids import entity_uuids_by_index
+from .observation_values import observation_values
 from .state_catalog import StateCatalog
 
 # Row ids of point events and panels: the state's id stream shifted by a per-kind
-# offset, so an observation's id never equals its state's report id or another
-# component's (a MultiObservation has one state for all its components).
-_ID_STEP = np.uint64(0x9E3779B97F4A7C15)
+# offset (engine/ids.py), so an observation's id never equals its state's report id or
+# another component's (a MultiObservation has one state for all its components).
 REPORT_ID_OFFSET = 1 << 20
 REPORT_COLUMNS = ("Id", "DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")
 # A point-in-time encounter (start == end) is given Synthea's typical 15-minute length.
@@ -39,6 +44,15 @@ ENTRY_KINDS = {
     "medications": (mc.E_MEDICATION_START, mc.E_MEDICATION_END),
     "careplans": (mc.E_CAREPLAN_START, mc.E_CAREPLAN_END),
     "devices": (mc.E_DEVICE_START, mc.E_DEVICE_END),
+}
+# Entries whose START/STOP are dates in Synthea's CSV; the others carry timestamps.
+DATED_ENTRIES = ("conditions", "careplans", "allergies")
+# Event columns of every row linked to an encounter and coded by its state.
+_LINKED_COLUMNS = ("patient", "state", "time", "enc_state", "enc_visit")
+ALLERGY_COLUMNS = {
+    "TYPE": "ALLERGY_TYPE",
+    "CATEGORY": "ALLERGY_CATEGORY",
+    **{name: name for name in cols.ALLERGIES[cols.ALLERGIES.index("REACTION1") :]},
 }
 
 
@@ -69,32 +83,160 @@ class ChunkTables:
 
 
 def _timestamp(seconds: pl.Expr) -> pl.Expr:
-    return (seconds * 1_000_000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    # Integer microseconds cast straight to a UTC datetime: the same values as a naive
+    # cast followed by replace_time_zone("UTC"), without the per-value zone conversion.
+    return (seconds * 1_000_000).cast(TIMESTAMP)
 
 
 def _date(seconds: pl.Expr) -> pl.Expr:
     return (seconds // 86400).cast(pl.Int32).cast(pl.Date)
 
 
-def _with_ids(
-    frame: pl.DataFrame,
-    model: CompiledModel,
-    patients: ChunkPatients,
-    state: str,
-    visit: str,
-    name: str,
-    offset: np.ndarray | int | None = None,
-) -> pl.DataFrame:
-    """Add the UUID of the entry started by (state, visit) for each row's patient;
-    `offset` picks another id of the same entry (an observation component, a report)."""
-    keys = model.kernel.state_key[frame[state].to_numpy()]
-    if offset is not None:
-        with np.errstate(over="ignore"):  # wrapping uint64 arithmetic is intended
-            keys = keys + (np.asarray(offset, dtype=np.uint64) + np.uint64(1)) * _ID_STEP
-    ids = patients.ids[frame["patient"].to_numpy()]
-    return frame.with_columns(
-        pl.Series(name, entity_uuid_strings(keys, ids, frame[visit].to_numpy()))
-    )
+def _with_null_row(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` plus one all-null row at the end: gathering that row stands for no match,
+    as a left join would give."""
+    return pl.concat([frame, frame.clear(1)]).rechunk()
+
+
+def _index(rows: np.ndarray) -> pl.Series:
+    """Row numbers as Polars' own index type (UInt32): gathers by it skip the conversion
+    and bounds pass that int64 NumPy indices go through, several times the gather."""
+    return pl.Series(np.asarray(rows).astype(np.uint32, copy=False))
+
+
+def _gather(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
+    """Rows of a `_with_null_row` frame; NO_ROW picks its null row."""
+    return frame[_index(np.where(rows < 0, frame.height - 1, rows))]
+
+
+class _Rows:
+    """Some of the chunk's events (one kind, perhaps filtered), each column gathered from
+    the event arrays at most once however many times the tables use it."""
+
+    def __init__(self, chunk: _Chunk, rows: np.ndarray):
+        self.chunk = chunk
+        self.rows = rows
+        self.size = rows.size
+        self._columns: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = np.take(self.chunk.events[name], self.rows)
+        return column
+
+    def load(self, *names: str) -> _Rows:
+        """Gather the named columns now, together (see events.gather_columns)."""
+        missing = tuple(name for name in names if name not in self._columns)
+        self._columns.update(gather_columns(self.chunk.events, self.rows, missing))
+        return self
+
+    def where(self, keep: np.ndarray) -> _Rows:
+        kept = _Rows(self.chunk, self.rows[keep])
+        kept._columns = {name: column[keep] for name, column in self._columns.items()}
+        return kept
+
+    def entries(self, state: str = "state", visit: str = "visit") -> tuple[np.ndarray, ...]:
+        """(patient, state, visit): the entry each row starts, or with enc_state and
+        enc_visit the entry (encounter, or entry being ended) it refers to."""
+        return self["patient"], self[state], self[visit]
+
+
+class _Chunk:
+    """One build's events with what every table shares: the rows of each event kind,
+    the patients' Ids, and the encounters that other rows link to."""
+
+    def __init__(self, events: dict[str, np.ndarray], patients: ChunkPatients, n_states: int):
+        self.events = events
+        self.patients = patients
+        self.n_states = n_states
+        self.patient_uuids = pl.Series("PATIENT", patients.uuids)
+        self._by_kind = rows_by_kind(events["kind"])
+        # Every visit number of the chunk packs below this (EntryIndex keys).
+        visits = [int(events[name].max()) for name in ("visit", "enc_visit") if events[name].size]
+        self.visit_span = max([0, *visits]) + 1
+        self.encounter_ids = pl.Series("ENCOUNTER", dtype=pl.Utf8)
+        self._encounters: EntryIndex | None = None
+        self._starting: SameTimeIndex | None = None
+        self._following = np.zeros(0, dtype=np.int64)
+
+    def kind(self, kind: int) -> _Rows:
+        return _Rows(self, self._by_kind[kind])
+
+    def index(self, rows: _Rows) -> EntryIndex:
+        """The entries `rows` start, by (patient, state, visit)."""
+        return EntryIndex(
+            *rows.entries(),
+            max(len(self.patients.ids), 1),
+            self.n_states,
+            self.visit_span,
+        )
+
+    def end_times(
+        self, starts: _Rows, index: EntryIndex, end_kind: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(end time, has an end) of each entry started at `starts` (indexed by `index`):
+        its end event names the entry in enc_state/enc_visit."""
+        ends = self.kind(end_kind).load("patient", "enc_state", "enc_visit", "time")
+        return index.end_times(*ends.entries("enc_state", "enc_visit"), ends["time"], starts.size)
+
+    def set_encounters(self, encounters: _Rows, index: EntryIndex, ids: pl.Series) -> None:
+        self._encounters = index
+        self.encounter_ids = _with_null_row(ids.rename("ENCOUNTER").to_frame())["ENCOUNTER"]
+        # Encounters sorted by (patient, time) with Polars' sort, as the forward as-of
+        # join that defines the link sorted them: among encounters starting at the same
+        # instant, this order picks the one a row at that instant links to.
+        following = pl.DataFrame(
+            {
+                "patient": encounters["patient"],
+                "time": encounters["time"],
+                "encounter": np.arange(encounters.size, dtype=np.int64),
+            }
+        ).sort("patient", "time")
+        self._following = following["encounter"].to_numpy()
+        self._starting = SameTimeIndex(
+            following["patient"].to_numpy(),
+            following["time"].to_numpy(),
+            max(len(self.patients.ids), 1),
+        )
+
+    def encounter(self, rows: _Rows) -> pl.Series:
+        """ENCOUNTER: the row's own encounter if it was exported.
+
+        An entry recorded just before its encounter starts (a ConditionOnset with
+        target_encounter, followed at the same instant by the Encounter state) belongs
+        to that encounter, as in Synthea: the first encounter of the patient starting at
+        the same time (a forward as-of join with zero tolerance). Only rows recorded
+        outside any encounter take the next one; a row whose own encounter predates the
+        export window keeps no link rather than a wrong one.
+        """
+        assert self._encounters is not None and self._starting is not None
+        linked = self._encounters.find(*rows.entries("enc_state", "enc_visit"))
+        outside = np.flatnonzero(rows["enc_state"] < 0)
+        if outside.size:
+            at = self._starting.first_at(rows["patient"][outside], rows["time"][outside])
+            linked[outside] = np.where(at < 0, NO_ROW, self._following[np.maximum(at, 0)])
+        return self.encounter_ids.gather(
+            _index(np.where(linked < 0, self.encounter_ids.len() - 1, linked))
+        )
+
+    def patient(self, rows: _Rows) -> pl.Series:
+        return self.patient_uuids.gather(_index(rows["patient"]))
+
+    def ids(
+        self, model: CompiledModel, rows: _Rows, offset: np.ndarray | int | None = None
+    ) -> pl.Series:
+        """The UUID of the entry started by each row's (state, visit) for its patient;
+        `offset` picks another id of the same entry (an observation component, a report)."""
+        uuids = entity_uuids_by_index(
+            rows["state"],
+            rows["patient"],
+            rows["visit"],
+            model.kernel.state_key,
+            self.patients.ids,
+            offset,
+        )
+        return pl.Series("Id", uuids)
 
 
 class ClinicalTableBuilder:
@@ -111,273 +253,258 @@ class ClinicalTableBuilder:
         self.catalog = catalog
         self.window_start = window_start
         self.reference_time = reference_time
-        self.codes = catalog.states.select(
-            pl.col("state"), pl.col("SYSTEM"), pl.col("CODE"), pl.col("DESCRIPTION")
+        # The catalog by state id (one row per id, then the null row for "no state"), so
+        # codes are gathered by row number instead of joined per table.
+        self.n_states = len(model.states)
+        by_state = pl.DataFrame({"state": np.arange(self.n_states, dtype=np.int32)}).join(
+            catalog.states, on="state", how="left", maintain_order="left"
         )
-        self.reasons = catalog.states.select(
-            pl.col("state").alias("reason"),
-            pl.col("CODE").alias("REASONCODE"),
-            pl.col("DESCRIPTION").alias("REASONDESCRIPTION"),
+        self.states = _with_null_row(by_state.drop("state"))
+        self.codes = self.states.select("SYSTEM", "CODE", "DESCRIPTION")
+        self.reasons = self.states.select(
+            pl.col("CODE").alias("REASONCODE"), pl.col("DESCRIPTION").alias("REASONDESCRIPTION")
         )
+        self.allergy = self.states.select(
+            pl.col(source).alias(name) for name, source in ALLERGY_COLUMNS.items()
+        )
+        self.at_hospital = (
+            self.states["ENCOUNTERCLASS"].is_in(HOSPITAL_CLASSES).fill_null(False).to_numpy()
+        )
+        # Observation components by (state, sub): a dense slot table over the catalog.
+        observations = catalog.observations.filter(
+            pl.col("state").is_between(0, self.n_states - 1) & (pl.col("sub") >= 0)
+        )
+        self.n_subs = int(observations["sub"].max() or 0) + 1
+        self.observation_row = np.full(self.n_states * self.n_subs, NO_ROW, dtype=np.int64)
+        self.observation_row[
+            observations["state"].to_numpy().astype(np.int64) * self.n_subs
+            + observations["sub"].to_numpy()
+        ] = np.arange(observations.height)
+        self.observations = _with_null_row(
+            observations.select("CODE", "DESCRIPTION", "CATEGORY", "UNITS")
+        )
+        self.value_texts = observations["VALUE_TEXT"]
+        # TYPE by catalog row, then null (no row), then "numeric" for numeric values.
+        self.observation_types = pl.concat(
+            [observations["TYPE"], pl.Series("TYPE", [None, "numeric"], dtype=pl.Utf8)]
+        ).rechunk()  # one chunk: gathers from several chunks cost several times more
+
+    def _state_rows(self, state: np.ndarray) -> np.ndarray:
+        """Row of each state id in self.states; ids outside the model (the kernel's -1
+        for "none") pick the null row."""
+        rows = np.where((state >= 0) & (state < self.n_states), state, self.n_states)
+        return rows.astype(np.uint32)
+
+    def _codes(self, rows: _Rows, columns: pl.DataFrame) -> pl.DataFrame:
+        return columns[_index(self._state_rows(rows["state"]))]
+
+    def _reasons(self, rows: _Rows) -> pl.DataFrame:
+        return self.reasons[_index(self._state_rows(rows["reason"]))]
 
     def build(self, events: dict[str, np.ndarray], patients: ChunkPatients) -> ChunkTables:
-        frame = pl.DataFrame(events).with_columns(
-            pl.Series("PATIENT", patients.uuids.take(pa.array(events["patient"])))
-        )
-        encounters, utilisation = self._encounters(frame, patients)
-        links = encounters.select("patient", "enc_state", "enc_visit", "Id", "time")
-        tables = {"encounters": encounters}
-        for name, (start, end) in ENTRY_KINDS.items():
-            tables[name] = self._entries(frame, patients, links, start, end, name)
-        reports = self._reports(frame, patients, links) if patients.export_view else None
-        tables["observations"] = self._observations(frame, patients, links, reports)
-        tables["procedures"] = self._procedures(frame, patients, links)
-        tables["immunizations"] = self._immunizations(frame, patients, links)
-        tables["careplan_activities"] = self._activities(tables["careplans"])
+        chunk = _Chunk(events, patients, self.n_states)
+        tables = {}
+        tables["encounters"], utilisation = self._encounters(chunk)
+        entries = {name: self._entries(chunk, name, *kinds) for name, kinds in ENTRY_KINDS.items()}
+        reports, report_index = self._reports(chunk) if patients.export_view else (None, None)
+        tables["conditions"] = entries["conditions"]
+        tables["medications"] = entries["medications"]
+        tables["observations"] = self._observations(chunk, report_index, reports)
+        tables["procedures"] = self._procedures(chunk)
+        tables["immunizations"] = self._immunizations(chunk)
+        careplans = entries["careplans"]
+        tables["careplans"] = careplans.drop("state")
+        tables["careplan_activities"] = self._activities(careplans)
+        tables["allergies"] = entries["allergies"]
+        tables["devices"] = entries["devices"]
         frames = {}
-        for name in cols.CLINICAL_TABLES:
-            columns = cols.CLINICAL_TABLES[name]
+        for name, columns in cols.CLINICAL_TABLES.items():
             extra = [c for c in ("Id", "REPORT") if c in tables[name].columns and c not in columns]
             frames[name] = tables[name].select(*columns, *extra)
         if reports is not None:
-            frames["reports"] = reports.select(REPORT_COLUMNS)
+            frames["reports"] = reports
         return ChunkTables(frames, utilisation)
 
     # -- encounters --------------------------------------------------------------------
-    def _encounters(
-        self, frame: pl.DataFrame, patients: ChunkPatients
-    ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
-        starts = frame.filter(pl.col("kind") == mc.E_ENCOUNTER_START)
-        ends = frame.filter(pl.col("kind") == mc.E_ENCOUNTER_END).select(
-            "patient",
-            pl.col("enc_state").alias("state"),
-            pl.col("enc_visit").alias("visit"),
-            pl.col("time").alias("end_time"),
+    def _encounters(self, chunk: _Chunk) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+        rows = chunk.kind(mc.E_ENCOUNTER_START).load("patient", "state", "visit", "time", "reason")
+        ids = chunk.ids(self.model, rows)
+        index = chunk.index(rows)
+        chunk.set_encounters(rows, index, ids)
+        time = rows["time"]
+        end_time, has_end = chunk.end_times(rows, index, mc.E_ENCOUNTER_END)
+        stop = np.maximum(np.where(has_end, end_time, time), time + MIN_ENCOUNTER_SECONDS)
+        state_rows = self._state_rows(rows["state"])
+        care, utilisation = self._care(chunk, rows["patient"], state_rows)
+        frame = pl.DataFrame(
+            [
+                ids,
+                pl.Series("time", time),
+                pl.Series("stop", stop),
+                chunk.patient(rows),
+                *care,
+                self.states["ENCOUNTERCLASS"].gather(_index(state_rows)),
+                *self.codes[_index(state_rows)],
+                *self._reasons(rows),
+            ]
+        ).with_columns(
+            _timestamp(pl.col("time")).alias("START"),
+            _timestamp(pl.col("stop")).alias("STOP"),
+            # Costs are not modelled.
+            pl.lit(None, pl.Float64).alias("BASE_ENCOUNTER_COST"),
+            pl.lit(None, pl.Float64).alias("TOTAL_CLAIM_COST"),
+            pl.lit(None, pl.Float64).alias("PAYER_COVERAGE"),
         )
-        starts = starts.join(
-            ends, on=["patient", "state", "visit"], how="left", maintain_order="left"
-        )
-        starts = _with_ids(starts, self.model, patients, "state", "visit", "Id")
-        stop = pl.max_horizontal(
-            pl.col("end_time").fill_null(pl.col("time")), pl.col("time") + MIN_ENCOUNTER_SECONDS
-        )
-        rows = (
-            starts.join(self.codes, on="state", how="left", maintain_order="left")
-            .join(
-                self.catalog.states.select("state", "ENCOUNTERCLASS"),
-                on="state",
-                how="left",
-                maintain_order="left",
-            )
-            .join(self.reasons, on="reason", how="left", maintain_order="left")
-            .with_columns(
-                _timestamp(pl.col("time")).alias("START"),
-                _timestamp(stop).alias("STOP"),
-                # Costs are not modelled.
-                pl.lit(None, pl.Float64).alias("BASE_ENCOUNTER_COST"),
-                pl.lit(None, pl.Float64).alias("TOTAL_CLAIM_COST"),
-                pl.lit(None, pl.Float64).alias("PAYER_COVERAGE"),
-                pl.col("state").alias("enc_state"),
-                pl.col("visit").alias("enc_visit"),
-            )
-        )
-        return self._care(rows, patients.care)
+        return frame, utilisation
 
     def _care(
-        self, rows: pl.DataFrame, care: PatientCare
-    ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+        self, chunk: _Chunk, patient: np.ndarray, state_rows: np.ndarray
+    ) -> tuple[list[pl.Series], dict[str, np.ndarray]]:
         """ORGANIZATION, PROVIDER and PAYER of each encounter, and the counts behind the
         network tables' utilisation columns."""
-        patient = rows["patient"].to_numpy()
-        at_hospital = rows["ENCOUNTERCLASS"].is_in(HOSPITAL_CLASSES).fill_null(False).to_numpy()
+        care = chunk.patients.care
+        at_hospital = self.at_hospital[state_rows]
         organization = np.where(at_hospital, care.hospital[patient], care.clinic[patient])
         provider = np.where(at_hospital, care.hospitalist[patient], care.clinician[patient])
         payer = care.payer[patient]
         network = self.network
-        rows = rows.with_columns(
-            pl.Series("ORGANIZATION", network.organizations["Id"].gather(organization)),
-            pl.Series("PROVIDER", network.providers["Id"].gather(provider)),
-            pl.Series("PAYER", network.payers["Id"].gather(payer)),
-        )
+        columns = [
+            network.organizations["Id"].gather(_index(organization)).rename("ORGANIZATION"),
+            network.providers["Id"].gather(_index(provider)).rename("PROVIDER"),
+            network.payers["Id"].gather(_index(payer)).rename("PAYER"),
+        ]
         utilisation = {
             "organizations": np.bincount(organization, minlength=network.organizations.height),
             "providers": np.bincount(provider, minlength=network.providers.height),
             "payers": np.bincount(payer, minlength=network.payers.height),
             "payer_members": np.bincount(care.payer, minlength=network.payers.height),
         }
-        return rows, utilisation
-
-    def _link(self, rows: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-        """ENCOUNTER: the row's own encounter if it was exported.
-
-        An entry recorded just before its encounter starts (a ConditionOnset with
-        target_encounter, followed at the same instant by the Encounter state) belongs
-        to that encounter, as in Synthea: a forward as-of join with zero tolerance
-        finds an encounter starting at the same time.
-        """
-        own = rows.join(
-            links.select("patient", "enc_state", "enc_visit", pl.col("Id").alias("ENCOUNTER")),
-            on=["patient", "enc_state", "enc_visit"],
-            how="left",
-            maintain_order="left",
-        )
-        following = links.select("patient", "time", pl.col("Id").alias("NEXT_ENCOUNTER")).sort(
-            "patient", "time"
-        )
-        ordered = own.with_row_index("row").sort("patient", "time")
-        linked = ordered.join_asof(
-            following,
-            on="time",
-            by="patient",
-            strategy="forward",
-            tolerance=0,
-            check_sortedness=False,
-        )
-        # Only rows recorded outside any encounter take the next one; a row whose own
-        # encounter predates the export window keeps no link rather than a wrong one.
-        return (
-            linked.sort("row")
-            .with_columns(
-                pl.when(pl.col("enc_state") < 0)
-                .then(pl.col("NEXT_ENCOUNTER"))
-                .otherwise(pl.col("ENCOUNTER"))
-                .alias("ENCOUNTER")
-            )
-            .drop("row", "NEXT_ENCOUNTER")
-        )
+        return columns, utilisation
 
     # -- entries -------------------------------------------------------------------------
-    def _entries(
-        self,
-        frame: pl.DataFrame,
-        patients: ChunkPatients,
-        links: pl.DataFrame,
-        start_kind: int,
-        end_kind: int,
-        table: str,
-    ) -> pl.DataFrame:
-        starts = frame.filter(pl.col("kind") == start_kind)
-        ends = frame.filter(pl.col("kind") == end_kind).select(
-            "patient",
-            pl.col("enc_state").alias("state"),
-            pl.col("enc_visit").alias("visit"),
-            pl.col("time").alias("end_time"),
-        )
-        rows = starts.join(
-            ends, on=["patient", "state", "visit"], how="left", maintain_order="left"
-        )
+    def _entries(self, chunk: _Chunk, table: str, start_kind: int, end_kind: int) -> pl.DataFrame:
+        rows = chunk.kind(start_kind).load(*_LINKED_COLUMNS, "visit", "reason")
+        end_time, has_end = chunk.end_times(rows, chunk.index(rows), end_kind)
         # Exported: active at the window start or started inside the window.
-        rows = rows.filter(pl.col("end_time").is_null() | (pl.col("end_time") >= self.window_start))
-        rows = self._link(rows, links)
-        rows = rows.join(self.codes, on="state", how="left", maintain_order="left").join(
-            self.reasons, on="reason", how="left", maintain_order="left"
-        )
-        if table in ("conditions", "careplans", "allergies"):
+        kept = ~has_end | (end_time >= self.window_start)
+        rows, end_time, has_end = rows.where(kept), end_time[kept], has_end[kept]
+        time = rows["time"]
+        columns = [
+            pl.Series("time", time),
+            pl.Series("end_time", end_time).set(pl.Series(~has_end), None),
+            chunk.patient(rows),
+            chunk.encounter(rows),
+            *self._codes(rows, self.codes),
+            *self._reasons(rows),
+        ]
+        if chunk.patients.export_view or table in ("careplans", "devices"):  # own Id / UDI
+            columns.append(chunk.ids(self.model, rows))
+        if table == "careplans":  # for the activities
+            columns.append(pl.Series("state", rows["state"]))
+        if table == "medications":
+            payer = chunk.patients.care.payer[rows["patient"]]
+            columns.append(self.network.payers["Id"].gather(_index(payer)).rename("PAYER"))
+        elif table == "allergies":
+            columns.extend(self._codes(rows, self.allergy))
+        frame = pl.DataFrame(columns)
+        if table in DATED_ENTRIES:
             start, stop = _date(pl.col("time")), _date(pl.col("end_time"))
         else:
             start, stop = _timestamp(pl.col("time")), _timestamp(pl.col("end_time"))
-        rows = rows.with_columns(start.alias("START"), stop.alias("STOP"))
-        if patients.export_view or table in ("careplans", "devices"):  # their own Id / UDI
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
+        frame = frame.with_columns(start.alias("START"), stop.alias("STOP"))
         if table == "medications":
             active_until = pl.col("end_time").fill_null(self.reference_time)
             days = (active_until - pl.col("time")) / 86400
-            payer_row = patients.care.payer[rows["patient"].to_numpy()]
-            payer = self.network.payers["Id"].gather(payer_row)
-            rows = rows.with_columns(
-                pl.Series("PAYER", payer),
+            frame = frame.with_columns(
                 pl.lit(None, pl.Float64).alias("BASE_COST"),
                 pl.lit(None, pl.Float64).alias("PAYER_COVERAGE"),
                 (1 + (days // DISPENSE_DAYS)).cast(pl.Int64).alias("DISPENSES"),
                 pl.lit(None, pl.Float64).alias("TOTALCOST"),
             )
-        elif table == "allergies":
-            rows = rows.join(
-                self.catalog.states.select(
-                    "state",
-                    pl.col("ALLERGY_TYPE").alias("TYPE"),
-                    pl.col("ALLERGY_CATEGORY").alias("CATEGORY"),
-                    *cols.ALLERGIES[cols.ALLERGIES.index("REACTION1") :],
-                ),
-                on="state",
-                how="left",
-                maintain_order="left",
-            )
         elif table == "devices":
-            rows = rows.with_columns(_udi(pl.col("Id")).alias("UDI"))
-        return rows
+            frame = frame.with_columns(_udi(pl.col("Id")).alias("UDI"))
+        return frame
 
     # -- point events -----------------------------------------------------------------
-    def _reports(
-        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
-    ) -> pl.DataFrame:
-        rows = frame.filter(pl.col("kind") == mc.E_REPORT)
-        rows = _with_ids(
-            self._link(rows, links), self.model, patients, "state", "visit", "Id", REPORT_ID_OFFSET
+    def _reports(self, chunk: _Chunk) -> tuple[pl.DataFrame, EntryIndex]:
+        """The reports table (panels), and its rows by (patient, state, visit)."""
+        rows = chunk.kind(mc.E_REPORT).load(*_LINKED_COLUMNS, "visit")
+        frame = pl.DataFrame(
+            [
+                chunk.ids(self.model, rows, REPORT_ID_OFFSET),
+                pl.Series("time", rows["time"]),
+                chunk.patient(rows),
+                chunk.encounter(rows),
+                *self._codes(rows, self.codes.select("CODE", "DESCRIPTION")),
+            ]
+        ).select(
+            "Id",
+            _timestamp(pl.col("time")).alias("DATE"),
+            *REPORT_COLUMNS[2:],
         )
-        return rows.join(self.codes, on="state", how="left", maintain_order="left").with_columns(
-            _timestamp(pl.col("time")).alias("DATE")
-        )
+        return frame, chunk.index(rows)
 
     def _observations(
-        self,
-        frame: pl.DataFrame,
-        patients: ChunkPatients,
-        links: pl.DataFrame,
-        reports: pl.DataFrame | None,
+        self, chunk: _Chunk, report_index: EntryIndex | None, reports: pl.DataFrame | None
     ) -> pl.DataFrame:
-        rows = frame.filter(pl.col("kind") == mc.E_OBSERVATION).with_columns(
-            pl.col("sub").cast(pl.Int32)
+        rows = chunk.kind(mc.E_OBSERVATION).load(*_LINKED_COLUMNS, "sub", "value")
+        if chunk.patients.export_view:
+            rows.load("visit")
+        state = rows["state"]
+        sub = rows["sub"].astype(np.int64)
+        known = (state >= 0) & (state < self.n_states) & (sub >= 0) & (sub < self.n_subs)
+        slot = np.where(known, state.astype(np.int64) * self.n_subs + sub, 0)
+        catalog_rows = np.where(known, self.observation_row[slot], NO_ROW)
+        value = rows["value"]
+        no_row = self.value_texts.len()
+        type_rows = np.where(
+            np.isnan(value), np.where(catalog_rows < 0, no_row, catalog_rows), no_row + 1
         )
-        if reports is not None:
-            sub = rows["sub"].to_numpy()
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id", sub)
-        rows = self._link(rows, links).join(
-            self.catalog.observations, on=["state", "sub"], how="left", maintain_order="left"
-        )
-        if reports is not None:
-            rows = rows.join(
-                reports.select("patient", "state", "visit", pl.col("Id").alias("REPORT")),
-                on=["patient", "state", "visit"],
-                how="left",
-                maintain_order="left",
-            )
-        numeric = pl.col("value").is_not_nan()
-        return rows.with_columns(
-            _timestamp(pl.col("time")).alias("DATE"),
-            pl.when(numeric)
-            .then(pl.col("value").round(2).cast(pl.Utf8))
-            .otherwise(pl.col("VALUE_TEXT"))
-            .alias("VALUE"),
-            pl.when(numeric).then(pl.lit("numeric")).otherwise(pl.col("TYPE")).alias("TYPE"),
-        )
+        columns = [
+            pl.Series("time", rows["time"]),
+            chunk.patient(rows),
+            chunk.encounter(rows),
+            *_gather(self.observations, catalog_rows),
+            observation_values(value, self.value_texts, catalog_rows),
+            self.observation_types.gather(_index(type_rows)),
+        ]
+        if reports is not None and report_index is not None:
+            sub_ids = chunk.ids(self.model, rows, rows["sub"])
+            panel = report_index.find(*rows.entries())
+            report_ids = _with_null_row(reports.select(pl.col("Id").alias("REPORT")))
+            columns += [sub_ids, *_gather(report_ids, panel)]
+        return pl.DataFrame(columns).with_columns(_timestamp(pl.col("time")).alias("DATE"))
 
-    def _coded_point_events(
-        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame, kind: int
-    ) -> pl.DataFrame:
-        """Point events of one kind with their encounter link, code and (for exporters) Id."""
-        rows = frame.filter(pl.col("kind") == kind)
-        if patients.export_view:
-            rows = _with_ids(rows, self.model, patients, "state", "visit", "Id")
-        return self._link(rows, links).join(
-            self.codes, on="state", how="left", maintain_order="left"
-        )
+    def _coded_point_events(self, chunk: _Chunk, kind: int) -> tuple[_Rows, list[pl.Series]]:
+        """Point events of one kind: their rows, and their time, patient, encounter link,
+        code and (for exporters) Id."""
+        rows = chunk.kind(kind).load(*_LINKED_COLUMNS, "reason", "value")
+        if chunk.patients.export_view:
+            rows.load("visit")
+        columns = [
+            pl.Series("time", rows["time"]),
+            chunk.patient(rows),
+            chunk.encounter(rows),
+            *self._codes(rows, self.codes),
+        ]
+        if chunk.patients.export_view:
+            columns.append(chunk.ids(self.model, rows))
+        return rows, columns
 
-    def _procedures(
-        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
-    ) -> pl.DataFrame:
-        rows = self._coded_point_events(frame, patients, links, mc.E_PROCEDURE)
-        return rows.join(self.reasons, on="reason", how="left", maintain_order="left").with_columns(
+    def _procedures(self, chunk: _Chunk) -> pl.DataFrame:
+        rows, columns = self._coded_point_events(chunk, mc.E_PROCEDURE)
+        duration = pl.col("value").fill_nan(0.0).cast(pl.Int64)
+        return pl.DataFrame(
+            [*columns, pl.Series("value", rows["value"]), *self._reasons(rows)]
+        ).with_columns(
             _timestamp(pl.col("time")).alias("START"),
-            _timestamp(pl.col("time") + pl.col("value").fill_nan(0.0).cast(pl.Int64)).alias("STOP"),
+            _timestamp(pl.col("time") + duration).alias("STOP"),
             pl.lit(None, pl.Float64).alias("BASE_COST"),
         )
 
-    def _immunizations(
-        self, frame: pl.DataFrame, patients: ChunkPatients, links: pl.DataFrame
-    ) -> pl.DataFrame:
-        rows = self._coded_point_events(frame, patients, links, mc.E_IMMUNIZATION)
-        return rows.with_columns(
+    def _immunizations(self, chunk: _Chunk) -> pl.DataFrame:
+        _, columns = self._coded_point_events(chunk, mc.E_IMMUNIZATION)
+        return pl.DataFrame(columns).with_columns(
             _timestamp(pl.col("time")).alias("DATE"), pl.lit(None, pl.Float64).alias("BASE_COST")
         )
 

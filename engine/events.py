@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from numba import literal_unroll, njit
+
+from cohortforge.kernels.options import JIT_OPTIONS
 
 from .compile import CompiledModel
 
@@ -27,6 +30,56 @@ EVENT_KINDS = (
     "device_end",
     "death",
 )
+
+
+@njit(**JIT_OPTIONS)
+def _counting_sort(kind: np.ndarray, n_kinds: int) -> tuple[np.ndarray, np.ndarray]:
+    bounds = np.zeros(n_kinds + 1, dtype=np.int64)
+    for k in kind:
+        if k < 0 or k >= n_kinds:
+            raise ValueError("event kind outside machine_codes' E_* range")
+        bounds[k + 1] += 1
+    for k in range(n_kinds):
+        bounds[k + 1] += bounds[k]
+    fill = bounds[:-1].copy()
+    order = np.empty(kind.size, dtype=np.int64)
+    for row in range(kind.size):
+        k = kind[row]
+        order[fill[k]] = row
+        fill[k] += 1
+    return order, bounds
+
+
+def rows_by_kind(kind: np.ndarray) -> list[np.ndarray]:
+    """The event rows of each kind (index = E_* code), each in event order: one counting
+    sort rather than a comparison pass per kind."""
+    order, bounds = _counting_sort(kind, len(EVENT_KINDS))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(len(EVENT_KINDS))]
+
+
+@njit(**JIT_OPTIONS)
+def _gather_columns(rows: np.ndarray, pairs: tuple) -> None:
+    for i in range(rows.size):
+        row = rows[i]
+        for pair in literal_unroll(pairs):  # (source, out); unrolled: one type per column
+            pair[1][i] = pair[0][row]
+
+
+def gather_columns(
+    events: dict[str, np.ndarray], rows: np.ndarray, names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """events[name][rows] for each name, in one pass over `rows`: each row number is
+    read once and the columns' cache lines are shared, a third of the time of one
+    NumPy gather per column on a chunk's observations."""
+    gathered = {name: np.empty(rows.size, dtype=events[name].dtype) for name in names}
+    # One call per memory layout: a tuple mixing contiguous and strided arrays (run_kernel's
+    # int32 columns are views of one row-major block) compiles to a loop ten times slower.
+    contiguous = tuple(name for name in names if events[name].flags.c_contiguous)
+    strided = tuple(name for name in names if not events[name].flags.c_contiguous)
+    for group in (contiguous, strided):
+        if group:
+            _gather_columns(rows, tuple((events[name], gathered[name]) for name in group))
+    return gathered
 
 
 def event_log(
