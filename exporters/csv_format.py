@@ -5,6 +5,8 @@ once, fields never quoted, free text with `\\r\\n`, `\\r`, `\\n` and `,` replace
 space and trimmed, dates as yyyy-MM-dd and timestamps as yyyy-MM-ddTHH:mm:ssZ in UTC.
 """
 
+import io
+
 import polars as pl
 import pyarrow as pa
 
@@ -25,11 +27,15 @@ def csv_header(schema: pa.Schema) -> bytes:
 def csv_body(table: pa.Table) -> bytes:
     """The rows of `table` as Synthea-style CSV, without the header."""
     frame = clean_text(pl.from_arrow(table))
-    text = frame.write_csv(
+    # Written as bytes into a buffer: returning a str and encoding it cost a third more
+    # (500,000 observation rows: 0.23-0.26 s against 0.14-0.16 s CPU, same bytes).
+    buffer = io.BytesIO()
+    frame.write_csv(
+        buffer,
         include_header=False,
         quote_style="never",
         date_format=DATE_FORMAT,
         datetime_format=TIMESTAMP_FORMAT,
         line_terminator="\n",
     )
-    return text.encode("utf-8")
+    return buffer.getvalue()
