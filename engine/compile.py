@@ -19,6 +19,7 @@ from cohortforge.kernels import machine_codes as mc
 from cohortforge.terminology import TerminologyError, canonical_system
 
 from .compile_conditions import ConditionCompiler, Instruction
+from .compile_loops import loop_guarded_states
 from .compile_rows import branch_tests
 from .compile_states import compile_state, compile_transition
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
@@ -407,6 +408,7 @@ def _state_rows(
     branch_start: np.ndarray,
     use_rows: np.ndarray,
 ) -> np.ndarray:
+    """Every state's row of mc.ST_* columns except ST_LOOP (set once branches exist)."""
     rows = np.full((kind.size, mc.ST_WIDTH), -1, dtype=np.int32)
     rows[:, :AUX_WIDTH] = aux
     rows[:, mc.ST_KIND] = kind
@@ -549,6 +551,17 @@ def compile_modules(
             ],
             dtype=np.int64,
         ),
+    )
+    kernel.state_row[:, mc.ST_LOOP] = loop_guarded_states(
+        kernel.state_row,
+        kernel.branch_row,
+        kernel.choice_target,
+        kernel.dist_kind,
+        kernel.dist_params,
+        kernel.dist_scale,
+        kernel.dist_round,
+        kernel.module_initial,
+        mc.MAX_STEPS_PER_INSTANT,
     )
     return CompiledModel(
         kernel=kernel,

@@ -24,7 +24,7 @@ NEVER = np.int64(-(2**62))
 FOREVER = np.int64(2**62)
 MAX_DEPTH = 16
 MAX_ACTIVE = 512
-MAX_STEPS_PER_INSTANT = 1000
+MAX_STEPS_PER_INSTANT = mc.MAX_STEPS_PER_INSTANT
 # entered_at[s] packs the instant state s was last entered with how many times it was
 # entered at that instant (t << INSTANT_BITS | count; count <= MAX_STEPS_PER_INSTANT + 1
 # fits): one array read per state entry instead of two, 4-5% of the kernel's time.
@@ -415,19 +415,22 @@ def simulate_patient(
         resume[m] = 0
         while True:
             if entering:
-                stamp = entered_at[s]
-                if (stamp >> INSTANT_BITS) == t:
-                    stamp += 1
-                else:
-                    stamp = (t << INSTANT_BITS) + 1
-                entered_at[s] = stamp
-                if (stamp & INSTANT_MASK) > MAX_STEPS_PER_INSTANT:
-                    flags |= FLAG_LOOP
-                    status[m] = mc.M_DONE
-                    break
+                aux = model_state_row[s]  # columns 0 to 5: the state's parameters
+                # Only states on a cycle that can close at one instant can loop; the
+                # compiler marks them (engine/compile_loops.py), the rest go uncounted.
+                if aux[mc.ST_LOOP] == 1:
+                    stamp = entered_at[s]
+                    if (stamp >> INSTANT_BITS) == t:
+                        stamp += 1
+                    else:
+                        stamp = (t << INSTANT_BITS) + 1
+                    entered_at[s] = stamp
+                    if (stamp & INSTANT_MASK) > MAX_STEPS_PER_INSTANT:
+                        flags |= FLAG_LOOP
+                        status[m] = mc.M_DONE
+                        break
                 visit = visits[s]
                 visits[s] = visit + 1
-                aux = model_state_row[s]  # columns 0 to 5: the state's parameters
                 if aux[mc.ST_PRIOR] >= 0:
                     prior_time[aux[mc.ST_PRIOR]] = t
                 kind = aux[mc.ST_KIND]

@@ -103,6 +103,9 @@ OP_GE = 5
 OP_IS_NIL = 6
 OP_NOT_NIL = 7
 
+# More entries than this into one state at one instant stop the module (a zero-time loop).
+MAX_STEPS_PER_INSTANT = 1000
+
 # Module status.
 M_RUNNABLE = 0
 M_GUARD = 1
@@ -132,6 +135,7 @@ ST_DIRECT = 8  # target of a plain direct transition, -1 for none
 ST_BRANCH_FIRST = 9  # branches [first, last) of any other transition
 ST_BRANCH_LAST = 10
 ST_ROWS = 11  # 1: scan the branches' test rows (engine/compile_rows.py) instead
+ST_LOOP = 12  # 1: on a cycle that can close at one instant: count entries (engine/compile_loops.py)
 ST_WIDTH = 16
 
 # Columns of a branch test row (KernelModel.branch_test, engine/compile_rows.py).
