@@ -22,6 +22,7 @@ from .compile_conditions import ConditionCompiler, Instruction
 from .compile_loops import loop_guarded_states
 from .compile_rows import branch_tests
 from .compile_states import compile_state, compile_transition
+from .compile_visits import visit_counted_states
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
 from .module_schema import (
     DISTRIBUTION_KINDS,
@@ -408,7 +409,7 @@ def _state_rows(
     branch_start: np.ndarray,
     use_rows: np.ndarray,
 ) -> np.ndarray:
-    """Every state's row of mc.ST_* columns except ST_LOOP (set once branches exist)."""
+    """Every state's row of mc.ST_* columns except ST_COUNT (set once branches exist)."""
     rows = np.full((kind.size, mc.ST_WIDTH), -1, dtype=np.int32)
     rows[:, :AUX_WIDTH] = aux
     rows[:, mc.ST_KIND] = kind
@@ -552,7 +553,7 @@ def compile_modules(
             dtype=np.int64,
         ),
     )
-    kernel.state_row[:, mc.ST_LOOP] = loop_guarded_states(
+    counted_instants = loop_guarded_states(
         kernel.state_row,
         kernel.branch_row,
         kernel.choice_target,
@@ -562,6 +563,9 @@ def compile_modules(
         kernel.dist_round,
         kernel.module_initial,
         mc.MAX_STEPS_PER_INSTANT,
+    )
+    kernel.state_row[:, mc.ST_COUNT] = mc.COUNT_INSTANT * counted_instants + mc.COUNT_VISITS * (
+        visit_counted_states(kernel.state_row, kernel.branch_row)
     )
     return CompiledModel(
         kernel=kernel,

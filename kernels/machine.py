@@ -416,9 +416,11 @@ def simulate_patient(
         while True:
             if entering:
                 aux = model_state_row[s]  # columns 0 to 5: the state's parameters
-                # Only states on a cycle that can close at one instant can loop; the
-                # compiler marks them (engine/compile_loops.py), the rest go uncounted.
-                if aux[mc.ST_LOOP] == 1:
+                # Only states on a cycle that can close at one instant can loop, and only
+                # some states read their visit number: the compiler marks which counts
+                # each state needs (ST_COUNT); the others go uncounted.
+                counts = aux[mc.ST_COUNT]
+                if counts & mc.COUNT_INSTANT:
                     stamp = entered_at[s]
                     if (stamp >> INSTANT_BITS) == t:
                         stamp += 1
@@ -429,8 +431,10 @@ def simulate_patient(
                         flags |= FLAG_LOOP
                         status[m] = mc.M_DONE
                         break
-                visit = visits[s]
-                visits[s] = visit + 1
+                visit = 0
+                if counts & mc.COUNT_VISITS:
+                    visit = visits[s]
+                    visits[s] = visit + 1
                 if aux[mc.ST_PRIOR] >= 0:
                     prior_time[aux[mc.ST_PRIOR]] = t
                 kind = aux[mc.ST_KIND]

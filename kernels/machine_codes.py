@@ -135,7 +135,10 @@ ST_DIRECT = 8  # target of a plain direct transition, -1 for none
 ST_BRANCH_FIRST = 9  # branches [first, last) of any other transition
 ST_BRANCH_LAST = 10
 ST_ROWS = 11  # 1: scan the branches' test rows (engine/compile_rows.py) instead
-ST_LOOP = 12  # 1: on a cycle that can close at one instant: count entries (engine/compile_loops.py)
+ST_COUNT = 12  # what the kernel counts on entry: COUNT_* bits
+# Bits of ST_COUNT. Counting is skipped where nothing could read the count.
+COUNT_INSTANT = 1  # entries per instant: on a zero-time cycle (engine/compile_loops.py)
+COUNT_VISITS = 2  # visits: read by a draw, an event or a handle (engine/compile_visits.py)
 ST_WIDTH = 16
 
 # Columns of a branch test row (KernelModel.branch_test, engine/compile_rows.py).

@@ -24,7 +24,7 @@ def counted_states(tmp_path: Path, main: dict, *submodules: tuple[str, dict]) ->
     (tmp_path / f"{main['name']}.json").write_text(json.dumps(main))
     library = ModuleLibrary([tmp_path])
     model = compile_modules([library.load(main["name"])], library, seed=1)
-    flags = model.kernel.state_row[:, mc.ST_LOOP]
+    flags = model.kernel.state_row[:, mc.ST_COUNT] & mc.COUNT_INSTANT
     return {f"{i.module}:{i.name}" for i, flag in zip(model.states, flags, strict=True) if flag}
 
 
