@@ -16,19 +16,28 @@ References section), plus NCHS birth rates for the age bands:
   pregnancy: median 12.3 (US births 2001, Williams Obstetrics) [PN2], about 13 expected by the ACOG
   schedule [PN1]; early pregnancy loss about 10% of clinically recognised pregnancies (ACOG PB 200).
 
+The module's calibrated monthly conception probabilities (by age band, for a woman not pregnant)
+are a hazard of -ln(1 - p) per 30 days, which the module samples by thinning; the conception test
+instruments the module and checks that hazard by age band.
+
 A "birth" is a delivery procedure (cesarean or vaginal delivery) dated inside the exported 10-year
 window (2016-2025); woman-years are the time females spend alive in each age band in that window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
+import numpy as np
 import polars as pl
 import pytest
 
+from cohortforge.engine.module_loader import ModuleLibrary
 from cohortforge.terminology import get_terminology
 
+from .engine_helpers import HORIZON, kernel_event_log, random_patients
 from .module_harness import generate_tables
 
 MODULE = "prenatal_care_management"
@@ -92,6 +101,21 @@ BIRTH_RATE_TARGETS = {
     (30, 35): 96.6,
     (35, 40): 55.1,
     (40, 45): 13.3,
+}
+
+
+# The module's calibrated monthly probability of conception for a woman who is not pregnant, by age
+# band (Conception_Check remarks): a hazard of -ln(1 - p) per 30 days.
+MONTHLY_CONCEPTION = {
+    (15, 18): 0.000574,
+    (18, 20): 0.003268,
+    (20, 25): 0.005651,
+    (25, 30): 0.009038,
+    (30, 35): 0.009517,
+    (35, 38): 0.005406,
+    (38, 40): 0.004099,
+    (40, 42): 0.00176,
+    (42, 45): 0.0008,
 }
 
 
@@ -294,6 +318,77 @@ def test_pregnancy_only_in_women_of_reproductive_age(small):
     age = (preg["P_START"] - preg["BIRTHDATE"]).dt.total_days() / 365
     assert age.min() >= 15
     assert age.max() < 46
+
+
+def _instrumented_module():
+    """The module with two marker procedures that draw nothing (so every other state keeps its
+    draws): Test_At_Risk where a woman starts waiting for a conception (at 15, and after each
+    pregnancy), Test_Conceived at each conception."""
+    module = ModuleLibrary().load(MODULE)
+    document = {**module.document, "states": dict(module.states)}
+    states = document["states"]
+    marker = {"type": "Procedure", "codes": [{"system": "SNOMED-CT", "code": "72892002"}]}
+    starts = [
+        name for name, s in states.items() if s.get("direct_transition") == "Wait_For_Conception"
+    ]
+    assert sorted(starts) == ["Back_To_Conception_Check", "Daytime_Offset"], starts
+    for name in starts:
+        states[name] = {**states[name], "direct_transition": "Test_At_Risk"}
+    states["Test_At_Risk"] = {**marker, "direct_transition": "Wait_For_Conception"}
+    states["Test_Conceived"] = {
+        **marker,
+        "direct_transition": states["Conception"]["direct_transition"],
+    }
+    states["Conception"] = {**states["Conception"], "direct_transition": "Test_Conceived"}
+    return dataclasses.replace(module, document=document)
+
+
+def test_conception_hazard_by_age_matches_the_monthly_calibration():
+    """Conceptions per 1,000 woman-years not pregnant, by age band, equal the calibrated monthly
+    probabilities as a hazard, 1000 x (365 / 30) x -ln(1 - p), within 4 Poisson standard errors;
+    none outside 15-44; first conceptions in daytime (whole-day waits after the 8:00-17:00
+    offset)."""
+    n = 20_000
+    rng = np.random.default_rng(11)
+    # Women 45-60 at the horizon, without natural death: each is followed from 15 to 45.
+    women = random_patients(n, seed=11, smoker=rng.random(n) < 0.1).with_columns(
+        gender=pl.lit("F"),
+        birth_time=pl.lit(HORIZON) - pl.Series(rng.integers(45 * 365, 60 * 365, n)) * 86400,
+    )
+    module = _instrumented_module()
+    log = kernel_event_log([module], ModuleLibrary(), women, 5)
+    marks = (
+        log.filter(pl.col("state").is_in(["Test_At_Risk", "Test_Conceived"]))
+        .join(women.select("patient", "birth_time"), on="patient")
+        .sort(["patient", "time", "state"])
+        .with_columns(age=(pl.col("time") - pl.col("birth_time")) / YEAR_S)
+        .with_columns(
+            next_state=pl.col("state").shift(-1).over("patient"),
+            next_age=pl.col("age").shift(-1).over("patient"),
+        )
+    )
+    at_risk = marks.filter(pl.col("state") == "Test_At_Risk")
+    conceived = marks.filter(pl.col("state") == "Test_Conceived")
+    # Waits and conceptions alternate: a wait ends in a conception or runs on to 45.
+    assert at_risk.filter(pl.col("next_state") == "Test_At_Risk").is_empty()
+    assert conceived.filter(pl.col("next_state") == "Test_Conceived").is_empty()
+    assert conceived.height > 0.5 * n
+    assert conceived["age"].min() >= 15 and conceived["age"].max() < 45
+    first = conceived.filter(pl.col("patient").is_first_distinct())
+    hours = (first["time"] % 86400) / 3600
+    assert hours.min() >= 8 and hours.max() <= 17
+    start = at_risk["age"].to_numpy()
+    end = np.where(at_risk["next_state"].to_numpy() == "Test_Conceived", at_risk["next_age"], 45.0)
+    ages = conceived["age"].to_numpy()
+    for (low, high), p in MONTHLY_CONCEPTION.items():
+        years = np.clip(np.minimum(end, high) - np.maximum(start, low), 0, None).sum()
+        observed = int(((ages >= low) & (ages < high)).sum())
+        expected = years * (365 / 30) * -math.log(1 - p)
+        assert abs(observed - expected) <= 4 * math.sqrt(expected), (
+            (low, high),
+            observed,
+            expected,
+        )
 
 
 def test_every_pregnancy_ends_in_delivery_or_early_loss(small):
