@@ -85,9 +85,31 @@ class ChunkTables:
     def synthea_tables(self) -> dict[str, pa.Table]:
         """The tables in exactly Synthea's CSV layouts, for CSV and Parquet."""
         return {
-            name: self.frames[name].select(cols.CLINICAL_TABLES[name]).to_arrow()
+            name: _arrow(self.frames[name].select(cols.CLINICAL_TABLES[name]))
             for name in cols.CLINICAL_TABLES
         }
+
+
+def _arrow(frame: pl.DataFrame) -> pa.Table:
+    """`frame` as Arrow without copying its strings: string_view columns, as Polars holds
+    them (the default compat level converts every one to large_string), and Enum
+    columns as dictionaries over large_string values (Parquet cannot write a dictionary
+    of string_view; the dictionary is only the catalog). The writer stores large_string
+    as the type readers see, and writes the same bytes. Per 20,000 patients, best of four
+    alternating: conversion 0.058 -> 0.026 s of CPU, Parquet writer and csv_body
+    unchanged within noise (0.555 -> 0.551, 1.769 -> 1.745 s)."""
+    table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and pa.types.is_string_view(field.type.value_type):
+            kind = pa.dictionary(field.type.index_type, pa.large_string(), field.type.ordered)
+            chunks = [
+                pa.DictionaryArray.from_arrays(
+                    chunk.indices, chunk.dictionary.cast(pa.large_string()), ordered=kind.ordered
+                )
+                for chunk in table.column(i).chunks
+            ]
+            table = table.set_column(i, field.with_type(kind), pa.chunked_array(chunks, type=kind))
+    return table
 
 
 def _timestamp(seconds: pl.Expr) -> pl.Expr:

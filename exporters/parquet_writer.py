@@ -76,6 +76,8 @@ def reader_schema(schema: pa.Schema) -> pa.Schema:
         [
             pa.field(field.name, field.type.value_type, field.nullable)
             if pa.types.is_dictionary(field.type)
+            else pa.field(field.name, pa.large_string(), field.nullable, field.metadata)
+            if pa.types.is_string_view(field.type)
             else field
             for field in schema
         ],

@@ -57,8 +57,13 @@ CODES = pa.array(["39156-5", "unused-1", "8302-2", "72514-3", "29463-7", "unused
 
 
 def dictionary_table(table: pa.Table) -> pa.Table:
-    """`table` with CODE and UNITS as Polars hands over its Enum columns: dictionary
-    arrays over a fixed catalog (uint8 indices, ordered, Polars' field metadata)."""
+    """`table` as the clinical tables hand theirs over (ChunkTables.synthea_tables):
+    CODE and UNITS as Polars exports Enum columns, dictionary arrays over a fixed
+    catalog (uint8 indices, ordered, Polars' field metadata); Id, PATIENT and VALUE as
+    string_view."""
+    for name in ("Id", "PATIENT", "VALUE"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, table[name].cast(pa.string_view()))
     for name in ("CODE", "UNITS"):
         values = table[name].combine_chunks()
         indices = pc.index_in(values, value_set=CODES).cast(pa.uint8())
@@ -68,6 +73,13 @@ def dictionary_table(table: pa.Table) -> pa.Table:
         field = pa.field(name, column.type, metadata={"_PL_ENUM_VALUES2": "catalog"})
         table = table.set_column(table.schema.get_field_index(name), field, column)
     return table
+
+
+def reader_view_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every large_string as string_view."""
+    return pa.schema(
+        [f.with_type(pa.string_view()) if f.type == pa.large_string() else f for f in schema]
+    )
 
 
 def write(path, pieces: list[pa.Table], schema: pa.Schema) -> bytes:
@@ -121,11 +133,13 @@ def test_readers_see_what_a_default_writer_would_have_written(tmp_path):
 
 
 def test_dictionary_columns_read_as_plain_strings(tmp_path):
-    """Dictionary pieces (the clinical tables' codes) read back in pyarrow, Polars and
-    DuckDB exactly as the plain strings would, with the same stored schema."""
+    """Dictionary and string_view pieces (the clinical tables') read back in pyarrow,
+    Polars and DuckDB exactly as plain large_string ones, with the same stored schema
+    and the same bytes."""
     table = sample_table()
     coded = dictionary_table(table)
     assert pa.types.is_dictionary(coded.schema.field("CODE").type)
+    assert pa.types.is_string_view(coded.schema.field("PATIENT").type)
     ours = tmp_path / "ours.parquet"
     plain = tmp_path / "plain.parquet"
     write(ours, split(coded, [700, 3000]), coded.schema)
@@ -137,9 +151,11 @@ def test_dictionary_columns_read_as_plain_strings(tmp_path):
     assert ours_arrow.equals(table)
     assert pq.ParquetFile(ours).schema_arrow.equals(pq.ParquetFile(plain).schema_arrow)
     assert pq.ParquetFile(ours).metadata.metadata == pq.ParquetFile(plain).metadata.metadata
+    views = table.cast(reader_view_schema(table.schema))
+    assert write(tmp_path / "views.parquet", [views], views.schema) == plain.read_bytes()
 
     ours_polars = pl.read_parquet(ours)
-    assert ours_polars.schema["CODE"] == pl.String and ours_polars.schema["UNITS"] == pl.String
+    assert all(ours_polars.schema[name] == pl.String for name in ("CODE", "UNITS", "PATIENT"))
     assert_frame_equal(ours_polars, pl.read_parquet(plain))
     assert_frame_equal(pl.scan_parquet(ours).collect(), pl.read_parquet(plain))
 
