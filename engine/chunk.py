@@ -119,7 +119,7 @@ def chunk_tables(job: ChunkJob) -> ChunkTablesOut:
     # Table-only runs skip the exporters' patients frame (a Polars copy plus INDEX and
     # PHONE); the clinical frames are the tables' own source, so they exist either way.
     frames = (
-        {"patients": patients_export_frame(patients, job.lo), **clinical.frames}
+        {"patients": patients_export_frame(patients, job.lo), **clinical.export_frames()}
         if job.export_view
         else {}
     )
