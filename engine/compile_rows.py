@@ -4,7 +4,8 @@ A lookup-table transition compiles to one branch per table row, each an And of a
 range, a gender and attribute equalities, so the kernel's condition interpreter walks
 the table row by row, several instructions per row (measured: lookup tables were a
 third of all instructions the interpreter ran for general_population); age routers and
-vaccine-schedule checks (age, then prior doses) are the same kind of flat conjunction.
+vaccine-schedule checks (age, calendar dates, then prior doses with or without a time
+window) are the same kind of flat conjunction.
 When every branch condition of a state is one, the branches are also written as rows of
 plain numbers (`branch_test`) and the kernel scans them in a tight loop. The first
 matching branch is the same either way: only the work changes.
@@ -20,16 +21,17 @@ from cohortforge.kernels import machine_codes as mc
 
 from .compile_conditions import Instruction
 
-AGE_BOUNDS = (mc.OP_GE, mc.OP_GT, mc.OP_LT, mc.OP_LE)
+BOUNDS = (mc.OP_GE, mc.OP_GT, mc.OP_LT, mc.OP_LE)  # orderings a row's range can hold
 NEVER_GENDER = 2.0  # two different genders in one conjunction: no patient matches
 
 
 def _test_row(program: list[Instruction] | None) -> np.ndarray | None:
     """The program as one test row, or None when it is not a conjunction of the
-    leaves a row can hold: Age orderings, Gender, Attribute tests, PriorState without a
-    window (or its Not), True and False."""
+    leaves a row can hold: Age and Date orderings, Gender, Attribute tests, PriorState
+    (or its Not), True and False."""
     row = np.full(mc.ROW_WIDTH, -1.0)
     row[mc.ROW_AGE_LOW], row[mc.ROW_AGE_HIGH] = -math.inf, math.inf
+    row[mc.ROW_TIME_LOW], row[mc.ROW_TIME_HIGH] = -math.inf, math.inf
     if program is None:  # an unconditional branch: every patient matches
         return row
     attributes = priors = 0
@@ -41,18 +43,23 @@ def _test_row(program: list[Instruction] | None) -> np.ndarray | None:
             # other Not negates a compound, which is no longer a conjunction.
             if index == 0 or program[index - 1][0] != mc.C_PRIOR_STATE:
                 return None
-            column = mc.ROW_PRIORS + 2 * (priors - 1)
+            column = mc.ROW_PRIORS + mc.ROW_PRIOR_WIDTH * (priors - 1)
             row[column + 1] = 1.0 - row[column + 1]
         elif op == mc.C_FALSE:
             row[mc.ROW_AGE_LOW] = math.inf
-        elif op == mc.C_AGE and operator in AGE_BOUNDS:
-            # The kernel's age is a whole number of seconds (as a float), so age > x is
-            # age >= floor(x) + 1 and age <= x is age < floor(x) + 1, exactly.
+        elif op in (mc.C_AGE, mc.C_TIME) and operator in BOUNDS:
+            # Age and time are whole numbers of seconds (as floats), so v > x is
+            # v >= floor(x) + 1 and v <= x is v < floor(x) + 1, exactly.
             bound = math.floor(x) + 1.0 if operator in (mc.OP_GT, mc.OP_LE) else x
+            low, high = (
+                (mc.ROW_AGE_LOW, mc.ROW_AGE_HIGH)
+                if op == mc.C_AGE
+                else (mc.ROW_TIME_LOW, mc.ROW_TIME_HIGH)
+            )
             if operator in (mc.OP_GE, mc.OP_GT):
-                row[mc.ROW_AGE_LOW] = max(row[mc.ROW_AGE_LOW], bound)
+                row[low] = max(row[low], bound)
             else:
-                row[mc.ROW_AGE_HIGH] = min(row[mc.ROW_AGE_HIGH], bound)
+                row[high] = min(row[high], bound)
         elif op == mc.C_GENDER:
             same = row[mc.ROW_GENDER] in (-1.0, float(a))
             row[mc.ROW_GENDER] = float(a) if same else NEVER_GENDER
@@ -62,11 +69,13 @@ def _test_row(program: list[Instruction] | None) -> np.ndarray | None:
             column = mc.ROW_ATTRIBUTES + mc.ROW_ATTRIBUTE_WIDTH * attributes
             row[column : column + mc.ROW_ATTRIBUTE_WIDTH] = (a, n, operator, x)
             attributes += 1
-        elif op == mc.C_PRIOR_STATE and x < 0.0:
+        elif op == mc.C_PRIOR_STATE:
             if priors == mc.MAX_ROW_PRIORS:
                 return None
-            column = mc.ROW_PRIORS + 2 * priors
-            row[column : column + 2] = (a, 1.0)
+            column = mc.ROW_PRIORS + mc.ROW_PRIOR_WIDTH * priors
+            # x is the window in seconds, negative for "ever": the kernel's test then
+            # skips the time comparison, as the interpreter's does.
+            row[column : column + mc.ROW_PRIOR_WIDTH] = (a, 1.0, x if x >= 0.0 else -1.0)
             priors += 1
         else:
             return None

@@ -945,15 +945,18 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
 
 
 @njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
-def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type, prior_time):
+def _first_matching_row(tests, first, last, t, birth, is_male, attr_val, attr_type, prior_time):
     """The first branch in [first, last) whose test row (engine/compile_rows.py) holds,
     else the last: the branch the interpreter would choose, found without it."""
-    age_seconds = float(age)
+    age_seconds = float(t - birth)
+    time = float(t)
     for b in range(first, last):
         row = tests[b]
         if not (age_seconds >= row[mc.ROW_AGE_LOW] and age_seconds < row[mc.ROW_AGE_HIGH]):
             continue
         if row[mc.ROW_GENDER] >= 0.0 and row[mc.ROW_GENDER] != is_male:
+            continue
+        if not (time >= row[mc.ROW_TIME_LOW] and time < row[mc.ROW_TIME_HIGH]):
             continue
         matches = True
         for column in range(mc.ROW_ATTRIBUTES, mc.ROW_PRIORS, mc.ROW_ATTRIBUTE_WIDTH):
@@ -971,11 +974,15 @@ def _first_matching_row(tests, first, last, age, is_male, attr_val, attr_type, p
                 break
         if not matches:
             continue
-        for column in range(mc.ROW_PRIORS, mc.ROW_WIDTH, 2):
+        for column in range(mc.ROW_PRIORS, mc.ROW_WIDTH, mc.ROW_PRIOR_WIDTH):
             slot = np.int64(row[column])
             if slot < 0:
                 break
-            if (prior_time[slot] != NEVER) != (row[column + 1] == 1.0):
+            entered = prior_time[slot]
+            window = row[column + 2]
+            # The interpreter's C_PRIOR_STATE test, in the same float arithmetic.
+            held = entered != NEVER and (window < 0.0 or float(entered) >= time - window)
+            if held != (row[column + 1] == 1.0):
                 matches = False
                 break
         if matches:
@@ -1017,7 +1024,8 @@ def _choose(
             model.branch_test,
             first_branch,
             last_branch,
-            t - birth,
+            t,
+            birth,
             is_male,
             attr_val,
             attr_type,

@@ -145,13 +145,17 @@ ST_WIDTH = 16
 ROW_AGE_LOW = 0  # the age in seconds must be >= this
 ROW_AGE_HIGH = 1  # and < this
 ROW_GENDER = 2  # is_male must equal this; -1 for either
-ROW_ATTRIBUTES = 3  # then Attribute tests (slot, type, operator, value); slot -1 ends them
+ROW_TIME_LOW = 3  # the time (Date conditions) must be >= this
+ROW_TIME_HIGH = 4  # and < this
+ROW_ATTRIBUTES = 5  # then Attribute tests (slot, type, operator, value); slot -1 ends them
 ROW_ATTRIBUTE_WIDTH = 4
 MAX_ROW_ATTRIBUTES = 3
 ROW_PRIORS = ROW_ATTRIBUTES + ROW_ATTRIBUTE_WIDTH * MAX_ROW_ATTRIBUTES
-# then PriorState tests without a window (slot, 1 entered / 0 never); slot -1 ends them
+# then PriorState tests (slot, 1 entered / 0 not, window in seconds or -1 for any time);
+# slot -1 ends them
+ROW_PRIOR_WIDTH = 3
 MAX_ROW_PRIORS = 3
-ROW_WIDTH = ROW_PRIORS + 2 * MAX_ROW_PRIORS
+ROW_WIDTH = ROW_PRIORS + ROW_PRIOR_WIDTH * MAX_ROW_PRIORS
 
 # Columns of a branch row (KernelModel.branch_row).
 BR_COND = 0  # condition, -1 for none

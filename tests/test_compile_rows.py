@@ -34,6 +34,23 @@ def test_reference_fixtures_exercise_the_row_scan():
     assert states_using_rows("condition_prior_state")
 
 
+def test_reference_fixtures_exercise_windows_and_dates_in_rows():
+    """So tests/test_kernel_vs_naive.py checks the row scan's window and time tests."""
+    library = ModuleLibrary([FIXTURES])
+    found = set()
+    for fixture in ("condition_date", "condition_prior_state"):
+        kernel = compile_modules([library.load(fixture)], library, seed=1).kernel
+        scanned = np.repeat(kernel.state_row[:, mc.ST_ROWS] == 1, np.diff(kernel.branch_start))
+        rows = kernel.branch_test[: scanned.size][scanned]
+        windows = rows[:, mc.ROW_PRIORS + 2 :: mc.ROW_PRIOR_WIDTH]
+        priors = rows[:, mc.ROW_PRIORS :: mc.ROW_PRIOR_WIDTH]
+        if ((priors >= 0) & (windows >= 0)).any():
+            found.add("window")
+        if np.isfinite(rows[:, [mc.ROW_TIME_LOW, mc.ROW_TIME_HIGH]]).any():
+            found.add("date")
+    assert found == {"window", "date"}
+
+
 def age(operator: int, years: float) -> tuple[int, int, int, int, float]:
     return (mc.C_AGE, 0, operator, 0, years * YEAR)
 
@@ -102,7 +119,26 @@ def test_prior_states_and_their_negation():
     due_dose_2 = [had_dose_1, had_dose_2, (mc.C_NOT, 0, 0, 1, 0.0), AND2]
     rows, use = rows_for(due_dose_2, None)
     assert use.tolist() == [1]
-    assert rows[0][mc.ROW_PRIORS : mc.ROW_PRIORS + 4].tolist() == [4.0, 1.0, 9.0, 0.0]
+    width = mc.ROW_PRIOR_WIDTH
+    assert rows[0][mc.ROW_PRIORS : mc.ROW_PRIORS + 2 * width].tolist() == [
+        *(4.0, 1.0, -1.0),  # entered dose 1, at any time
+        *(9.0, 0.0, -1.0),  # never entered dose 2
+    ]
+
+
+def test_prior_state_windows_and_dates_become_rows():
+    # Influenza-style: not within 10 months, and (a Date condition) from 2022 on.
+    not_recently = [(mc.C_PRIOR_STATE, 3, 0, 0, 300 * 86400.0), (mc.C_NOT, 0, 0, 1, 0.0)]
+    from_2022 = (mc.C_TIME, 0, mc.OP_GE, 0, 1640995200.0)
+    before_2023 = (mc.C_TIME, 0, mc.OP_LE, 0, 1672531199.5)
+    program = [*not_recently, from_2022, before_2023, (mc.C_AND, 0, 0, 3, 0.0)]
+    rows, use = rows_for(program, None)
+    assert use.tolist() == [1]
+    column = mc.ROW_PRIORS
+    assert rows[0][column : column + mc.ROW_PRIOR_WIDTH].tolist() == [3.0, 0.0, 300 * 86400.0]
+    assert rows[0][mc.ROW_TIME_LOW] == 1640995200.0
+    assert rows[0][mc.ROW_TIME_HIGH] == math.floor(1672531199.5) + 1  # t <= x on whole seconds
+    assert rows[1][mc.ROW_TIME_LOW] == -math.inf and rows[1][mc.ROW_TIME_HIGH] == math.inf
 
 
 def test_any_attribute_operator_is_kept_with_its_type():
@@ -114,14 +150,14 @@ def test_any_attribute_operator_is_kept_with_its_type():
 
 
 def test_states_with_other_tests_keep_the_interpreter():
-    within_a_year = [(mc.C_PRIOR_STATE, 0, 0, 0, YEAR)]  # a window depends on the time
+    on_a_date = [(mc.C_TIME, 0, mc.OP_EQ, 0, 1640995200.0)]  # equality is no range
     either = [age(mc.OP_GE, 5), (mc.C_GENDER, 1, 0, 0, 0.0), (mc.C_OR, 0, 0, 2, 0.0)]
     not_both = [age(mc.OP_GE, 5), (mc.C_GENDER, 1, 0, 0, 0.0), AND2, (mc.C_NOT, 0, 0, 1, 0.0)]
     not_a_gender = [(mc.C_GENDER, 1, 0, 0, 0.0), (mc.C_NOT, 0, 0, 1, 0.0)]
     active = [(mc.C_ACTIVE_CODES, 0, 0, 1, 0.0)]
     too_many = [(mc.C_ATTRIBUTE, k, mc.OP_EQ, mc.T_NUMBER, 1.0) for k in range(4)]
     too_many.append((mc.C_AND, 0, 0, 4, 0.0))
-    for program in (within_a_year, either, not_both, not_a_gender, active, too_many):
+    for program in (on_a_date, either, not_both, not_a_gender, active, too_many):
         _, use = rows_for([age(mc.OP_GE, 1)], program, None)
         assert use.tolist() == [0], program
     # A state with a single branch has nothing to scan.
