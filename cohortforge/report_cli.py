@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from cohortforge.engine.errors import CohortforgeError
-from cohortforge.engine.fidelity import write_report
 
 
 def report(
@@ -27,6 +26,10 @@ def report(
     ],
 ) -> None:
     """Compare a cohort's prevalence and process rates with published reference values."""
+    # Imported here: the report's plotting pulls in matplotlib (~0.7 s), which every
+    # other command (generate included) would otherwise pay for at start-up.
+    from cohortforge.engine.fidelity import write_report
+
     try:
         result = write_report(output_dir)
     except CohortforgeError as error:
