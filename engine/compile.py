@@ -117,7 +117,9 @@ class KernelModel(NamedTuple):
     cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
     module_initial: np.ndarray  # int32[M] initial state of each run module
-    sizes: np.ndarray  # int64[4]: attributes, entry slots, obs slots, prior slots
+    # int64[5]: attributes, entry slots, obs slots, prior slots, and 1 when some Guard's
+    # condition reads more than the time (else the kernel never re-tests guards).
+    sizes: np.ndarray
 
 
 @dataclass
@@ -401,6 +403,16 @@ def _instruction_rows(ins: np.ndarray, exits: list[tuple[int, int, int]]) -> np.
     return rows
 
 
+def _guards_read_more_than_time(
+    kind: np.ndarray, aux: np.ndarray, conditions: list[list[Instruction]]
+) -> int:
+    """1 when a Guard state's condition reads anything but the time (attributes, entries,
+    observations...), so a module blocked on it must be re-tested after every advance."""
+    return int(
+        any(not time_only(conditions[aux[s, 0]]) for s in np.flatnonzero(kind == mc.S_GUARD))
+    )
+
+
 def _state_rows(
     aux: np.ndarray,
     kind: np.ndarray,
@@ -549,6 +561,7 @@ def compile_modules(
                 max(1, len(builder.entry_slots)),
                 max(1, len(builder.observation_slots)),
                 max(1, len(builder.prior_slots)),
+                _guards_read_more_than_time(kind, aux, builder.conditions),
             ],
             dtype=np.int64,
         ),

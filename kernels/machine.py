@@ -876,8 +876,9 @@ def simulate_patient(
         if death_time <= t:
             break
         # Guards re-test whenever something they read may have changed. One that reads only
-        # the time cannot have changed before its own wake time, when it is tested anyway.
-        for k in range(n_modules):
+        # the time cannot have changed before its own wake time, when it is tested anyway;
+        # when every Guard of the model is such (model_sizes[4] == 0), none is re-tested.
+        for k in range(n_modules if model_sizes[4] == 1 else 0):
             if status[k] == mc.M_GUARD:
                 condition = model_state_row[cur[k], 0]
                 if model_cond_time_only[condition] == 1:
