@@ -28,7 +28,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from cohortforge.engine.compile import compile_modules
 from cohortforge.engine.module_loader import ModuleLibrary
+from cohortforge.kernels import machine_codes as mc
 from cohortforge.terminology import get_terminology
 
 from .engine_helpers import HORIZON, kernel_event_log, random_patients
@@ -173,6 +175,67 @@ def test_module_sets_the_contract_attributes():
         "diabetic_kidney_disease",
     ):
         assert {True, False} <= written.get(name, set()), name
+
+
+# The routers read these handles as "the entry is active" (module remarks, "Routing").
+HANDLE_CONDITIONS = {
+    "cm_diabetes_condition": DIABETES,
+    "cm_hypertension_condition": HYPERTENSION,
+    "cm_hyperlipidemia_condition": HYPERLIPIDEMIA,
+}
+
+
+def _all_module_states():
+    for path in sorted(MODULES_DIR.rglob("*.json")):
+        for name, state in json.loads(path.read_text())["states"].items():
+            yield path.relative_to(MODULES_DIR).as_posix(), name, state
+
+
+def test_handles_read_as_active_entries_are_never_ended():
+    """Diabetes, hypertension and hyperlipidemia are started only here, each under its handle,
+    and no module ends them; a statin is only ended to be replaced at once."""
+    codes = set(HANDLE_CONDITIONS.values())
+    for path, name, state in _all_module_states():
+        state_codes = {c["code"] for c in state.get("codes", [])}
+        if state["type"] == "ConditionOnset" and state_codes & codes:
+            assert path == f"{MODULE}.json", (path, name)
+            assert HANDLE_CONDITIONS.get(state.get("assign_to_attribute")) in state_codes, name
+        if state["type"] == "ConditionEnd":
+            assert state.get("referenced_by_attribute") not in HANDLE_CONDITIONS, (path, name)
+            assert not state_codes & codes, (path, name)
+        if state["type"] == "MedicationEnd" and state.get("referenced_by_attribute") == "cm_statin":
+            assert (path, name) == (f"{MODULE}/secondary_prevention.json", "End_Moderate_Statin")
+            following = json.loads((MODULES_DIR / path).read_text())["states"][
+                state["direct_transition"]
+            ]
+            assert following["assign_to_attribute"] == "cm_statin"
+
+
+def test_frequent_routers_are_scanned_as_rows():
+    """Every state a yearly review, quarter or visit passes through that chooses between
+    options tests only attributes, age and sex, so the kernel scans it as rows."""
+    library = ModuleLibrary()
+    model = compile_modules([library.load(MODULE)], library, seed=1)
+    rows = {
+        (info.module, info.name): flag
+        for info, flag in zip(model.states, model.kernel.state_row[:, mc.ST_ROWS], strict=True)
+    }
+    main = [
+        "Annual_Review", "Year_Wait", "Obesity_Check", "Glycemia_Check",
+        "Prediabetes_Detection_Check", "Hypertension_Check", "Hyperlipidemia_Check",
+        "Complications_Check", "Kidney_Check", "Retinopathy_Check", "Neuropathy_Check",
+        "Myocardial_Infarction_Check", "Stroke_Check", "Annual_Visit_Router", "Problem_Visit",
+        "Review_Visit", "Visit_Vitals", "Diabetes_Diagnosis_Router",
+        "Hypertension_Diagnosis_Router", "Hyperlipidemia_Diagnosis_Router", "Yearly_Lipid_Panel",
+        "Kidney_Labs_Router", "Kidney_Labs", "Diabetes_Exams_Router", "Visit_End",
+        "Quarter_Count", "Diabetes_Follow_Up_Visit", "Hypertension_Follow_Up_Visit",
+        "Follow_Up_Vitals", "Follow_Up_Diabetes_Review", "Follow_Up_End", "Titration_Visit_End",
+    ]  # fmt: skip
+    expected = [(MODULE, name) for name in main] + [
+        (f"{MODULE}/{sub}", "Initial")
+        for sub in ("vitals", "blood_pressure_control", "hypertension_step_up", "kidney_labs")
+    ]
+    assert [key for key in expected if rows[key] != 1] == []
 
 
 def test_cohort_exercises_the_whole_pathway(small):
