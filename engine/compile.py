@@ -404,13 +404,11 @@ def _instruction_rows(ins: np.ndarray, exits: list[tuple[int, int, int]]) -> np.
 
 
 def _guards_read_more_than_time(
-    kind: np.ndarray, aux: np.ndarray, conditions: list[list[Instruction]]
+    kind: np.ndarray, aux: np.ndarray, cond_time_only: np.ndarray
 ) -> int:
     """1 when a Guard state's condition reads anything but the time (attributes, entries,
     observations...), so a module blocked on it must be re-tested after every advance."""
-    return int(
-        any(not time_only(conditions[aux[s, 0]]) for s in np.flatnonzero(kind == mc.S_GUARD))
-    )
+    return int((cond_time_only[aux[kind == mc.S_GUARD, 0]] == 0).any())
 
 
 def _state_rows(
@@ -521,6 +519,7 @@ def compile_modules(
         dtype=np.int32,
     )
     branch_test, use_rows = branch_tests(builder.conditions, branch_cond, branch_start)
+    cond_time_only = np.array([time_only(p) for p in builder.conditions], dtype=np.int8)
     kernel = KernelModel(
         state_kind=kind,
         state_key=keys,
@@ -552,7 +551,7 @@ def compile_modules(
         ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
         branch_test=branch_test,
-        cond_time_only=np.array([time_only(p) for p in builder.conditions], dtype=np.int8),
+        cond_time_only=cond_time_only,
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),
         sizes=np.array(
@@ -561,7 +560,7 @@ def compile_modules(
                 max(1, len(builder.entry_slots)),
                 max(1, len(builder.observation_slots)),
                 max(1, len(builder.prior_slots)),
-                _guards_read_more_than_time(kind, aux, builder.conditions),
+                _guards_read_more_than_time(kind, aux, cond_time_only),
             ],
             dtype=np.int64,
         ),

@@ -15,9 +15,14 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _SEPARATORS = r"\r\n|[\r\n,]"
 
 
+def _cleaned(text: pl.Expr) -> pl.Expr:
+    """Line breaks and commas replaced, ends stripped, as Synthea's clean() does."""
+    return text.str.replace_all(_SEPARATORS, " ").str.strip_chars()
+
+
 def clean_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Replace line breaks and commas in every text column, as Synthea's clean() does."""
-    return frame.with_columns(pl.col(pl.Utf8).str.replace_all(_SEPARATORS, " ").str.strip_chars())
+    """Every text column of `frame` cleaned (`_cleaned`)."""
+    return frame.with_columns(_cleaned(pl.col(pl.Utf8)))
 
 
 def _clean_strings(frame: pl.DataFrame) -> pl.DataFrame:
@@ -39,8 +44,7 @@ def _clean_strings(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _is_clean(values: pl.Series) -> bool:
-    cleaned = values.str.replace_all(_SEPARATORS, " ").str.strip_chars()
-    return bool((cleaned == values).all())
+    return bool(values.to_frame().select((_cleaned(pl.first()) == pl.first()).all()).item())
 
 
 def csv_header(schema: pa.Schema) -> bytes:

@@ -131,6 +131,13 @@ def _attribute_holds(kind, value, wanted_kind, operator, reference):
     return _compare(value, reference, operator)
 
 
+@njit(**NO_NRT_OPTIONS, inline="always")
+def _prior_state_holds(entered, window, time):
+    """A PriorState condition: the state was entered (`entered`, NEVER if not), within
+    `window` seconds before `time` when the window is not negative (SEMANTICS.md)."""
+    return entered != NEVER and (window < 0.0 or float(entered) >= time - window)
+
+
 @njit(**NO_NRT_OPTIONS)
 def _handle_is_active(handle, act_state, act_visit, n_active):
     state = np.int64(handle) // mc.HANDLE_SCALE
@@ -217,8 +224,7 @@ def _evaluate(
             else:
                 result = not is_nil and _compare(value, x, operator)
         elif op == mc.C_PRIOR_STATE:
-            entered = prior_time[a]
-            result = entered != NEVER and (x < 0.0 or float(entered) >= float(t) - x)
+            result = _prior_state_holds(prior_time[a], x, float(t))
         elif op == mc.C_TIME:
             result = _compare(float(t), x, operator)
         elif op == mc.C_AND:
@@ -979,10 +985,7 @@ def _first_matching_row(tests, first, last, t, birth, is_male, attr_val, attr_ty
             slot = np.int64(row[column])
             if slot < 0:
                 break
-            entered = prior_time[slot]
-            window = row[column + 2]
-            # The interpreter's C_PRIOR_STATE test, in the same float arithmetic.
-            held = entered != NEVER and (window < 0.0 or float(entered) >= time - window)
+            held = _prior_state_holds(prior_time[slot], row[column + 2], time)
             if held != (row[column + 1] == 1.0):
                 matches = False
                 break
