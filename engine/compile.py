@@ -20,7 +20,7 @@ from cohortforge.terminology import TerminologyError, canonical_system
 
 from .compile_conditions import ConditionCompiler, Instruction
 from .compile_loops import loop_guarded_states
-from .compile_rows import branch_tests
+from .compile_rows import branch_heads, branch_tests
 from .compile_states import compile_state, compile_transition
 from .compile_visits import visit_counted_states
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
@@ -113,6 +113,7 @@ class KernelModel(NamedTuple):
     # Each branch's condition again as one row of numbers, where it is a plain
     # conjunction (engine/compile_rows.py); states with mc.ST_ROWS set use these.
     branch_test: np.ndarray  # float64[B, mc.ROW_WIDTH]
+    branch_head: np.ndarray  # float64[B, mc.HEAD_WIDTH]: what a scan reads first
     ins_x: np.ndarray  # float64[I]
     cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]
@@ -551,6 +552,7 @@ def compile_modules(
         ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),
         branch_test=branch_test,
+        branch_head=branch_heads(branch_test),
         cond_time_only=cond_time_only,
         slot_list=np.array(builder.slot_list, dtype=np.int32),
         module_initial=np.array([builder.initial(m) for m in modules], dtype=np.int32),

@@ -952,17 +952,24 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
 
 
 @njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
-def _first_matching_row(tests, first, last, t, birth, is_male, attr_val, attr_type, prior_time):
+def _first_matching_row(
+    heads, tests, first, last, t, birth, is_male, attr_val, attr_type, prior_time
+):
     """The first branch in [first, last) whose test row (engine/compile_rows.py) holds,
-    else the last: the branch the interpreter would choose, found without it."""
+    else the last: the branch the interpreter would choose, found without it. The scan
+    reads each branch's 32-byte head (age range, gender) and its full row only where
+    the head holds and the row tests more."""
     age_seconds = float(t - birth)
     time = float(t)
     for b in range(first, last):
+        head = heads[b]
+        if not (age_seconds >= head[mc.HEAD_AGE_LOW] and age_seconds < head[mc.HEAD_AGE_HIGH]):
+            continue
+        if head[mc.HEAD_GENDER] >= 0.0 and head[mc.HEAD_GENDER] != is_male:
+            continue
+        if head[mc.HEAD_MORE] == 0.0:
+            return b
         row = tests[b]
-        if not (age_seconds >= row[mc.ROW_AGE_LOW] and age_seconds < row[mc.ROW_AGE_HIGH]):
-            continue
-        if row[mc.ROW_GENDER] >= 0.0 and row[mc.ROW_GENDER] != is_male:
-            continue
         if not (time >= row[mc.ROW_TIME_LOW] and time < row[mc.ROW_TIME_HIGH]):
             continue
         matches = True
@@ -1025,6 +1032,7 @@ def _choose(
     chosen = last_branch - 1  # no option holds: the last one is the fallback
     if model.state_row[s, mc.ST_ROWS] == 1:
         chosen = _first_matching_row(
+            model.branch_head,
             model.branch_test,
             first_branch,
             last_branch,

@@ -157,6 +157,15 @@ ROW_PRIOR_WIDTH = 3
 MAX_ROW_PRIORS = 3
 ROW_WIDTH = ROW_PRIORS + ROW_PRIOR_WIDTH * MAX_ROW_PRIORS
 
+# Columns of a branch's head row (KernelModel.branch_head): the tests every scanned row
+# starts with, 32 bytes a row so a scan reads two rows per cache line; the full test
+# row is read only where the head holds and HEAD_MORE says it tests more.
+HEAD_AGE_LOW = 0
+HEAD_AGE_HIGH = 1
+HEAD_GENDER = 2
+HEAD_MORE = 3  # 1.0: the row also tests the time, attributes or prior states
+HEAD_WIDTH = 4
+
 # Columns of a branch row (KernelModel.branch_row).
 BR_COND = 0  # condition, -1 for none
 BR_INS_FIRST = 1  # the condition's instructions [first, last)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cohortforge.engine.compile import compile_modules
-from cohortforge.engine.compile_rows import NEVER_GENDER, branch_tests
+from cohortforge.engine.compile_rows import NEVER_GENDER, branch_heads, branch_tests
 from cohortforge.engine.module_loader import ModuleLibrary
 from cohortforge.kernels import machine_codes as mc
 
@@ -163,3 +163,19 @@ def test_states_with_other_tests_keep_the_interpreter():
     # A state with a single branch has nothing to scan.
     _, use = rows_for([age(mc.OP_GE, 1)])
     assert use.tolist() == [0]
+
+
+def test_heads_hold_age_and_gender_and_flag_rows_that_test_more():
+    male_adult = [age(mc.OP_GE, 18), (mc.C_GENDER, 1, 0, 0, 0.0), AND2]
+    smoker = [age(mc.OP_GE, 18), (mc.C_ATTRIBUTE, 7, mc.OP_EQ, mc.T_BOOL, 1.0), AND2]
+    had_dose = [(mc.C_PRIOR_STATE, 4, 0, 0, -1.0)]
+    from_2022 = [(mc.C_TIME, 0, mc.OP_GE, 0, 1640995200.0)]
+    rows, use = rows_for(male_adult, smoker, had_dose, from_2022, None)
+    assert use.tolist() == [1]
+    heads = branch_heads(rows)
+    assert heads.shape == (5, mc.HEAD_WIDTH)
+    assert heads[:, mc.HEAD_AGE_LOW].tolist() == rows[:, mc.ROW_AGE_LOW].tolist()
+    assert heads[:, mc.HEAD_AGE_HIGH].tolist() == rows[:, mc.ROW_AGE_HIGH].tolist()
+    assert heads[:, mc.HEAD_GENDER].tolist() == [1.0, -1.0, -1.0, -1.0, -1.0]
+    # Only the attribute, prior-state and date rows need their full row read.
+    assert heads[:, mc.HEAD_MORE].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
