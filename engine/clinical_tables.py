@@ -24,7 +24,7 @@ from cohortforge.kernels import machine_codes as mc
 from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
-from .events import gather_columns, rows_by_kind
+from .events import split_by_kind
 from .ids import entity_uuids_by_index
 from .observation_values import observation_values
 from .state_catalog import StateCatalog
@@ -162,29 +162,35 @@ def _gather(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
 
 
 class _Rows:
-    """Some of the chunk's events (one kind, perhaps filtered), each column gathered from
-    the event arrays at most once however many times the tables use it."""
+    """Some of the chunk's events (one kind, perhaps filtered). Each column is a slice
+    of the chunk's kind-ordered columns (events.split_by_kind), indexed at most once
+    however many times the tables use it when only some rows are kept."""
 
-    def __init__(self, chunk: _Chunk, rows: np.ndarray):
-        self.chunk = chunk
-        self.rows = rows
-        self.size = rows.size
+    def __init__(self, source: dict[str, np.ndarray], size: int, keep: np.ndarray | None = None):
+        self._source = source
+        self._keep = keep  # positions in `source` of these rows; None for all of them
+        self.size = size
         self._columns: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         column = self._columns.get(name)
         if column is None:
-            column = self._columns[name] = np.take(self.chunk.events[name], self.rows)
+            column = self._source[name]
+            if self._keep is not None:
+                column = np.take(column, self._keep)
+            self._columns[name] = column
         return column
 
     def load(self, *names: str) -> _Rows:
-        """Gather the named columns now, together (see events.gather_columns)."""
-        missing = tuple(name for name in names if name not in self._columns)
-        self._columns.update(gather_columns(self.chunk.events, self.rows, missing))
+        """Take the named columns now (they are slices already unless rows were dropped)."""
+        for name in names:
+            self[name]
         return self
 
     def where(self, keep: np.ndarray) -> _Rows:
-        kept = _Rows(self.chunk, self.rows[keep])
+        positions = np.arange(self.size) if self._keep is None else self._keep
+        kept = _Rows(self._source, 0, positions[keep])
+        kept.size = kept._keep.size
         kept._columns = {name: column[keep] for name, column in self._columns.items()}
         return kept
 
@@ -203,7 +209,7 @@ class _Chunk:
         self.patients = patients
         self.n_states = n_states
         self.patient_uuids = pl.Series("PATIENT", patients.uuids)
-        self._by_kind = rows_by_kind(events["kind"])
+        self._by_kind, self._kind_bounds = split_by_kind(events)
         # Every visit number of the chunk packs below this (EntryIndex keys).
         visits = [int(events[name].max()) for name in ("visit", "enc_visit") if events[name].size]
         self.visit_span = max([0, *visits]) + 1
@@ -213,7 +219,8 @@ class _Chunk:
         self._following = np.zeros(0, dtype=np.int64)
 
     def kind(self, kind: int) -> _Rows:
-        return _Rows(self, self._by_kind[kind])
+        lo, hi = int(self._kind_bounds[kind]), int(self._kind_bounds[kind + 1])
+        return _Rows({name: column[lo:hi] for name, column in self._by_kind.items()}, hi - lo)
 
     def index(self, rows: _Rows) -> EntryIndex:
         """The entries `rows` start, by (patient, state, visit)."""
