@@ -60,7 +60,10 @@ def _uniform(state_key, state, patient_id, visit, slot):
     return random_uniform(state_key[state], patient_id, counter)
 
 
-@njit(**NO_NRT_OPTIONS)
+# Inlined at its call sites: out of line, every call passed its four arrays field by
+# field (`python -m benchmarks.kernel_ab` against the out-of-line version, 10,000
+# patients, 12 pairs: median ratio 0.895 and 0.833 in two runs; events identical).
+@njit(**NO_NRT_OPTIONS, inline="always")
 def sample(dist_kind, dist_params, dist_round, state_key, dist, state, patient_id, visit, slot):
     """A draw from distribution `dist` (SEMANTICS.md, Randomness), in its own units."""
     kind = dist_kind[dist]
