@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cohortforge.engine.allocator import keep_freed_memory
 from cohortforge.engine.config import DEFAULT_CHUNK_SIZE, RunConfig, default_workers
 from cohortforge.engine.errors import CohortforgeError
 from cohortforge.engine.module_catalog import module_description
@@ -237,7 +236,6 @@ def generate(
             scheduler=scheduler,
         )
         show_progress = not quiet and config.num_records > 20_000
-        keep_freed_memory()
         with Progress(
             TextColumn("generating"),
             BarColumn(),
