@@ -189,8 +189,8 @@ class _Rows:
 
     def where(self, keep: np.ndarray) -> _Rows:
         positions = np.arange(self.size) if self._keep is None else self._keep
-        kept = _Rows(self._source, 0, positions[keep])
-        kept.size = kept._keep.size
+        kept_positions = positions[keep]
+        kept = _Rows(self._source, kept_positions.size, kept_positions)
         kept._columns = {name: column[keep] for name, column in self._columns.items()}
         return kept
 
