@@ -74,7 +74,7 @@ def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, ChunkTables,
     assert simulation is not None
     reference_time = (job.reference_date - UNIX_EPOCH).days * 86400
     inputs = build_inputs(simulation.model, patients, job.seed, job.lo, job.hi)
-    events, _flags, used, kernel_seconds = run_kernel(
+    events, kind_bounds, _flags, used, kernel_seconds = run_kernel(
         simulation.model,
         inputs,
         reference_time,
@@ -85,9 +85,11 @@ def _simulate(job: ChunkJob, patients: pa.Table) -> tuple[pa.Table, ChunkTables,
     network: CareNetwork = simulation.tables.network
     care = network.patient_care(job.seed, job.lo, job.hi, patients)
     clinical = simulation.tables.build(
-        events, ChunkPatients(inputs.patient_ids, patients["Id"], care, job.export_view)
+        events,
+        kind_bounds,
+        ChunkPatients(inputs.patient_ids, patients["Id"], care, job.export_view),
     )
-    death = death_dates(events, job.hi - job.lo)
+    death = death_dates(events, kind_bounds, job.hi - job.lo)
     patients = patients.set_column(patients.schema.get_field_index("DEATHDATE"), "DEATHDATE", death)
     return patients, clinical, kernel_seconds
 

@@ -24,7 +24,6 @@ from cohortforge.kernels import machine_codes as mc
 from .care_network import HOSPITAL_CLASSES, CareNetwork, PatientCare
 from .compile import CompiledModel
 from .entry_index import NO_ROW, EntryIndex, SameTimeIndex
-from .events import split_by_kind
 from .ids import entity_uuids_by_index
 from .observation_values import observation_values
 from .state_catalog import StateCatalog
@@ -163,7 +162,7 @@ def _gather(frame: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
 
 class _Rows:
     """Some of the chunk's events (one kind, perhaps filtered). Each column is a slice
-    of the chunk's kind-ordered columns (events.split_by_kind), indexed at most once
+    of the chunk's kind-ordered columns (events.events_by_kind), indexed at most once
     however many times the tables use it when only some rows are kept."""
 
     def __init__(self, source: dict[str, np.ndarray], size: int, keep: np.ndarray | None = None):
@@ -204,12 +203,17 @@ class _Chunk:
     """One build's events with what every table shares: the rows of each event kind,
     the patients' Ids, and the encounters that other rows link to."""
 
-    def __init__(self, events: dict[str, np.ndarray], patients: ChunkPatients, n_states: int):
-        self.events = events
+    def __init__(
+        self,
+        events: dict[str, np.ndarray],
+        kind_bounds: np.ndarray,
+        patients: ChunkPatients,
+        n_states: int,
+    ):
         self.patients = patients
         self.n_states = n_states
         self.patient_uuids = pl.Series("PATIENT", patients.uuids)
-        self._by_kind, self._kind_bounds = split_by_kind(events)
+        self._by_kind, self._kind_bounds = events, kind_bounds
         # Every visit number of the chunk packs below this (EntryIndex keys).
         visits = [int(events[name].max()) for name in ("visit", "enc_visit") if events[name].size]
         self.visit_span = max([0, *visits]) + 1
@@ -371,8 +375,12 @@ class ClinicalTableBuilder:
     def _reasons(self, rows: _Rows) -> pl.DataFrame:
         return self.reasons[_index(self._state_rows(rows["reason"]))]
 
-    def build(self, events: dict[str, np.ndarray], patients: ChunkPatients) -> ChunkTables:
-        chunk = _Chunk(events, patients, self.n_states)
+    def build(
+        self, events: dict[str, np.ndarray], kind_bounds: np.ndarray, patients: ChunkPatients
+    ) -> ChunkTables:
+        """The chunk's tables from run_kernel's events (ordered by kind, with their
+        bounds) and its patients."""
+        chunk = _Chunk(events, kind_bounds, patients, self.n_states)
         tables = {}
         tables["encounters"], utilisation = self._encounters(chunk)
         entries = {name: self._entries(chunk, name, *kinds) for name, kinds in ENTRY_KINDS.items()}
@@ -603,10 +611,13 @@ def _udi(device_id: pl.Expr) -> pl.Expr:
     )
 
 
-def death_dates(events: dict[str, np.ndarray], n_patients: int) -> pa.Array:
-    """DEATHDATE per patient (local index) from the death events; null when alive."""
-    is_death = events["kind"] == mc.E_DEATH
+def death_dates(
+    events: dict[str, np.ndarray], kind_bounds: np.ndarray, n_patients: int
+) -> pa.Array:
+    """DEATHDATE per patient (local index) from the death events (run_kernel's events,
+    ordered by kind); null when alive."""
+    deaths = slice(int(kind_bounds[mc.E_DEATH]), int(kind_bounds[mc.E_DEATH + 1]))
     days = np.full(n_patients, np.iinfo(np.int32).min, dtype=np.int64)
-    days[events["patient"][is_death]] = events["time"][is_death] // 86400
+    days[events["patient"][deaths]] = events["time"][deaths] // 86400
     alive = days == np.iinfo(np.int32).min
     return pa.array(days.astype(np.int32), type=pa.int32(), mask=alive).cast(pa.date32())

@@ -14,6 +14,7 @@ from cohortforge.kernels import machine
 from cohortforge.kernels import machine_codes as mc
 
 from .compile import CompiledModel
+from .events import events_by_kind
 from .module_schema import SES_HIGH_INCOME_FROM, SES_LOW_INCOME_BELOW
 
 BLOCK_SIZE = 256
@@ -82,7 +83,10 @@ class PatientInputs:
 
 
 class KernelRun(NamedTuple):
+    # EVENT_COLUMNS, ordered by kind: kind k's events are rows
+    # kind_bounds[k]:kind_bounds[k + 1], in patient order (events.events_by_kind).
     events: dict[str, np.ndarray]
+    kind_bounds: np.ndarray
     flags: int
     events_per_patient: float
     seconds: float
@@ -137,7 +141,7 @@ def run_kernel(
     window_start: int,
     events_per_patient: float = 64.0,
 ) -> KernelRun:
-    """Simulate every patient: the event columns (in patient order), the kernel's flags,
+    """Simulate every patient: the event columns (by kind, then patient), the kernel's flags,
     the events-per-patient estimate that was big enough (to start the next batch with)
     and the seconds spent in the kernel itself."""
     n = inputs.patient_ids.size
@@ -175,30 +179,14 @@ def run_kernel(
             )
             kernel_seconds += time.perf_counter() - started
             if not (flags & machine.FLAG_OVERFLOW).any():
-                # Copy each block's written prefix out, in block (so patient) order,
-                # before another chunk may reuse the arrays.
+                # Copy each block's written prefix out, by kind and in block (so
+                # patient) order within a kind, before another chunk may reuse the arrays.
                 starts = np.arange(n_blocks, dtype=np.int64) * capacity
-                offsets = np.cumsum(counts) - counts
-                keep = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
-                    starts - offsets, counts
-                )
-                kept = out_i32[keep]
-                kept_time = out_time[keep]
-                kept_value = out_value[keep]
+                events, kind_bounds = events_by_kind(out_i32, out_time, out_value, starts, counts)
                 break
         # A block ran out of room: rerun with twice the room. The events do not depend
         # on the capacity, only the memory does.
         estimate *= 2
-    events = {
-        "patient": kept[:, 0],
-        "time": kept_time,
-        "kind": kept[:, 1].astype(np.int8),
-        "state": kept[:, 2],
-        "visit": kept[:, 3],
-        "sub": kept[:, 4].astype(np.int16),
-        "value": kept_value,
-        "enc_state": kept[:, 5],
-        "enc_visit": kept[:, 6],
-        "reason": kept[:, 7],
-    }
-    return KernelRun(events, int(np.bitwise_or.reduce(flags)), estimate, kernel_seconds)
+    return KernelRun(
+        events, kind_bounds, int(np.bitwise_or.reduce(flags)), estimate, kernel_seconds
+    )

@@ -73,7 +73,7 @@ def kernel_run(
         init_values=values,
         init_types=types,
     )
-    events, flags, _, _ = run_kernel(model, inputs, horizon, window_start)
+    events, _, flags, _, _ = run_kernel(model, inputs, horizon, window_start)
     return event_log(model, events, inputs.patient_ids), flags
 
 
