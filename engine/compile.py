@@ -20,7 +20,7 @@ from cohortforge.terminology import TerminologyError, canonical_system
 
 from .compile_conditions import ConditionCompiler, Instruction
 from .compile_loops import loop_guarded_states
-from .compile_rows import branch_heads, branch_tests
+from .compile_rows import branch_heads, branch_tests, guard_tests
 from .compile_states import compile_state, compile_transition
 from .compile_visits import visit_counted_states
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
@@ -419,6 +419,7 @@ def _state_rows(
     direct_target: np.ndarray,
     branch_start: np.ndarray,
     use_rows: np.ndarray,
+    guard_row: np.ndarray,
 ) -> np.ndarray:
     """Every state's row of mc.ST_* columns except ST_COUNT (set once branches exist)."""
     rows = np.full((kind.size, mc.ST_WIDTH), -1, dtype=np.int32)
@@ -429,6 +430,7 @@ def _state_rows(
     rows[:, mc.ST_BRANCH_FIRST] = branch_start[:-1]
     rows[:, mc.ST_BRANCH_LAST] = branch_start[1:]
     rows[:, mc.ST_ROWS] = use_rows
+    rows[:, mc.ST_GUARD_ROW] = guard_row
     return rows
 
 
@@ -520,6 +522,8 @@ def compile_modules(
         dtype=np.int32,
     )
     branch_test, use_rows = branch_tests(builder.conditions, branch_cond, branch_start)
+    guard_rows, guard_row = guard_tests(builder.conditions, kind, aux, len(branch_test))
+    branch_test = np.concatenate([branch_test, guard_rows])
     cond_time_only = np.array([time_only(p) for p in builder.conditions], dtype=np.int8)
     kernel = KernelModel(
         state_kind=kind,
@@ -547,7 +551,7 @@ def compile_modules(
         value_rng_slot=np.array([v[6] for v in values], dtype=np.int32),
         value_unread=_unread_values(values, instructions, builder, aux, kind, choice_attr),
         cond_start=cond_start,
-        state_row=_state_rows(aux, kind, prior, direct_target, branch_start, use_rows),
+        state_row=_state_rows(aux, kind, prior, direct_target, branch_start, use_rows, guard_row),
         branch_row=_branch_rows(branch_cond, cond_start, choice_start, choice_target, choice_attr),
         ins_code=_instruction_rows(ins, exits),
         ins_x=ins[:, 4].copy(),

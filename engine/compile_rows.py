@@ -106,6 +106,29 @@ def branch_tests(
     return rows, use_rows
 
 
+def guard_tests(
+    conditions: list[list[Instruction]], kind: np.ndarray, aux: np.ndarray, first_row: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test rows for the Guard conditions that are flat conjunctions (float64[G,
+    mc.ROW_WIDTH]), to be appended to the branch rows from `first_row` on, and each
+    state's row index there (int32[S], -1 for none).
+
+    The kernel tests such a Guard with the row test inline instead of calling the
+    condition interpreter out of line, a call that passes every array of the model
+    (wellness visit schedules wait on age Guards)."""
+    at = np.full(kind.size, -1, dtype=np.int32)
+    never = _test_row([(mc.C_FALSE, 0, 0, 0, 0.0)])
+    rows = []
+    for state in np.flatnonzero(kind == mc.S_GUARD):
+        row = _test_row(conditions[aux[state, 0]])
+        if row is not None:
+            # The kernel scans the pair: the first row that holds is the Guard's own
+            # exactly when its condition holds (the scan's fallback is the second).
+            at[state] = first_row + len(rows)
+            rows += [row, never]
+    return np.array(rows).reshape(-1, mc.ROW_WIDTH), at
+
+
 def branch_heads(branch_test: np.ndarray) -> np.ndarray:
     """Each test row's age range and gender, and whether it tests anything else
     (float64[B, mc.HEAD_WIDTH]).

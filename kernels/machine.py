@@ -395,27 +395,44 @@ def simulate_patient(
         s = cur[m]
         if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
             condition = model_state_row[s, 0]
-            if not evaluate(
-                model,
-                model.cond_start[condition],
-                model.cond_start[condition + 1],
-                t,
-                birth,
-                is_male,
-                race,
-                hispanic,
-                ses,
-                attr_val,
-                attr_type,
-                active_count,
-                act_state,
-                act_visit,
-                n_active,
-                obs_val,
-                obs_time,
-                prior_time,
-                stack,
-            ):
+            guard_row = model_state_row[s, mc.ST_GUARD_ROW]
+            if guard_row >= 0:
+                # The row, then one that never holds (compile_rows.guard_tests).
+                holds = guard_row == _first_matching_row(
+                    model.branch_head,
+                    model.branch_test,
+                    guard_row,
+                    guard_row + 2,
+                    t,
+                    birth,
+                    is_male,
+                    attr_val,
+                    attr_type,
+                    prior_time,
+                )
+            else:
+                holds = evaluate(
+                    model,
+                    model.cond_start[condition],
+                    model.cond_start[condition + 1],
+                    t,
+                    birth,
+                    is_male,
+                    race,
+                    hispanic,
+                    ses,
+                    attr_val,
+                    attr_type,
+                    active_count,
+                    act_state,
+                    act_visit,
+                    n_active,
+                    obs_val,
+                    obs_time,
+                    prior_time,
+                    stack,
+                )
+            if not holds:
                 wake[m] = next_threshold(model, condition, t, birth)
                 continue
             status[m] = mc.M_RUNNABLE
@@ -484,27 +501,44 @@ def simulate_patient(
                         resume[m] = 1
                         break
                 elif kind == mc.S_GUARD:
-                    if not evaluate(
-                        model,
-                        model.cond_start[aux[0]],
-                        model.cond_start[aux[0] + 1],
-                        t,
-                        birth,
-                        is_male,
-                        race,
-                        hispanic,
-                        ses,
-                        attr_val,
-                        attr_type,
-                        active_count,
-                        act_state,
-                        act_visit,
-                        n_active,
-                        obs_val,
-                        obs_time,
-                        prior_time,
-                        stack,
-                    ):
+                    guard_row = aux[mc.ST_GUARD_ROW]
+                    if guard_row >= 0:
+                        # The row, then one that never holds (compile_rows.guard_tests).
+                        holds = guard_row == _first_matching_row(
+                            model.branch_head,
+                            model.branch_test,
+                            guard_row,
+                            guard_row + 2,
+                            t,
+                            birth,
+                            is_male,
+                            attr_val,
+                            attr_type,
+                            prior_time,
+                        )
+                    else:
+                        holds = evaluate(
+                            model,
+                            model.cond_start[aux[0]],
+                            model.cond_start[aux[0] + 1],
+                            t,
+                            birth,
+                            is_male,
+                            race,
+                            hispanic,
+                            ses,
+                            attr_val,
+                            attr_type,
+                            active_count,
+                            act_state,
+                            act_visit,
+                            n_active,
+                            obs_val,
+                            obs_time,
+                            prior_time,
+                            stack,
+                        )
+                    if not holds:
                         cur[m] = s
                         status[m] = mc.M_GUARD
                         wake[m] = next_threshold(model, aux[0], t, birth)
@@ -954,7 +988,7 @@ def _reason(model, attribute, state, visits, attr_val, attr_type):
     return -1
 
 
-@njit(**NO_NRT_OPTIONS, inline="always")  # one call site, a hot one
+@njit(**NO_NRT_OPTIONS, inline="always")  # the branch scan, and Guards
 def _first_matching_row(
     heads, tests, first, last, t, birth, is_male, attr_val, attr_type, prior_time
 ):

@@ -136,6 +136,7 @@ ST_BRANCH_FIRST = 9  # branches [first, last) of any other transition
 ST_BRANCH_LAST = 10
 ST_ROWS = 11  # 1: scan the branches' test rows (engine/compile_rows.py) instead
 ST_COUNT = 12  # what the kernel counts on entry: COUNT_* bits
+ST_GUARD_ROW = 13  # a Guard's condition as a test row (branch_test index), -1 for none
 # Bits of ST_COUNT. Counting is skipped where nothing could read the count.
 COUNT_INSTANT = 1  # entries per instant: on a zero-time cycle (engine/compile_loops.py)
 COUNT_VISITS = 2  # visits: read by a draw, an event or a handle (engine/compile_visits.py)

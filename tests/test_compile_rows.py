@@ -179,3 +179,32 @@ def test_heads_hold_age_and_gender_and_flag_rows_that_test_more():
     assert heads[:, mc.HEAD_GENDER].tolist() == [1.0, -1.0, -1.0, -1.0, -1.0]
     # Only the attribute, prior-state and date rows need their full row read.
     assert heads[:, mc.HEAD_MORE].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_conjunction_guards_get_a_row_and_a_row_that_never_holds():
+    """The kernel scans a Guard's pair of rows: the first row found is the Guard's own
+    exactly when its condition holds. tests/test_kernel_vs_naive.py runs these fixtures
+    against the reference interpreter."""
+    library = ModuleLibrary([FIXTURES])
+    for fixture, guards in (
+        ("state_guard", {"Adult_Guard": True}),
+        ("state_guard_rows", {"Flag_And_Age_Guard": True, "Either_Guard": False}),
+    ):
+        model = compile_modules([library.load(fixture)], library, seed=1)
+        kernel = model.kernel
+        for state, info in enumerate(model.states):
+            at = kernel.state_row[state, mc.ST_GUARD_ROW]
+            if info.name not in guards:
+                assert at == -1, info.name
+                continue
+            assert (at >= 0) == guards[info.name], info.name
+            if at < 0:
+                continue
+            own, never = kernel.branch_test[at], kernel.branch_test[at + 1]
+            assert never[mc.ROW_AGE_LOW] == math.inf
+            assert kernel.branch_head[at + 1, mc.HEAD_AGE_LOW] == math.inf
+            if info.name == "Adult_Guard":
+                assert own[mc.ROW_AGE_LOW] == 18 * 365 * 86400
+            else:
+                assert own[mc.ROW_AGE_LOW] == 30 * 365 * 86400
+                assert own[mc.ROW_ATTRIBUTES] == model.attribute_names.index("guard_rows_flag")
