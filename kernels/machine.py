@@ -395,43 +395,27 @@ def simulate_patient(
         s = cur[m]
         if status[m] == mc.M_GUARD:  # woken by an Age/Date threshold: test again
             condition = model_state_row[s, 0]
-            guard_row = model_state_row[s, mc.ST_GUARD_ROW]
-            if guard_row >= 0:
-                # The row, then one that never holds (compile_rows.guard_tests).
-                holds = guard_row == _first_matching_row(
-                    model.branch_head,
-                    model.branch_test,
-                    guard_row,
-                    guard_row + 2,
-                    t,
-                    birth,
-                    is_male,
-                    attr_val,
-                    attr_type,
-                    prior_time,
-                )
-            else:
-                holds = evaluate(
-                    model,
-                    model.cond_start[condition],
-                    model.cond_start[condition + 1],
-                    t,
-                    birth,
-                    is_male,
-                    race,
-                    hispanic,
-                    ses,
-                    attr_val,
-                    attr_type,
-                    active_count,
-                    act_state,
-                    act_visit,
-                    n_active,
-                    obs_val,
-                    obs_time,
-                    prior_time,
-                    stack,
-                )
+            holds = _guard_holds(
+                model,
+                model_state_row[s, mc.ST_GUARD_ROW],
+                condition,
+                t,
+                birth,
+                is_male,
+                race,
+                hispanic,
+                ses,
+                attr_val,
+                attr_type,
+                active_count,
+                act_state,
+                act_visit,
+                n_active,
+                obs_val,
+                obs_time,
+                prior_time,
+                stack,
+            )
             if not holds:
                 wake[m] = next_threshold(model, condition, t, birth)
                 continue
@@ -501,43 +485,27 @@ def simulate_patient(
                         resume[m] = 1
                         break
                 elif kind == mc.S_GUARD:
-                    guard_row = aux[mc.ST_GUARD_ROW]
-                    if guard_row >= 0:
-                        # The row, then one that never holds (compile_rows.guard_tests).
-                        holds = guard_row == _first_matching_row(
-                            model.branch_head,
-                            model.branch_test,
-                            guard_row,
-                            guard_row + 2,
-                            t,
-                            birth,
-                            is_male,
-                            attr_val,
-                            attr_type,
-                            prior_time,
-                        )
-                    else:
-                        holds = evaluate(
-                            model,
-                            model.cond_start[aux[0]],
-                            model.cond_start[aux[0] + 1],
-                            t,
-                            birth,
-                            is_male,
-                            race,
-                            hispanic,
-                            ses,
-                            attr_val,
-                            attr_type,
-                            active_count,
-                            act_state,
-                            act_visit,
-                            n_active,
-                            obs_val,
-                            obs_time,
-                            prior_time,
-                            stack,
-                        )
+                    holds = _guard_holds(
+                        model,
+                        aux[mc.ST_GUARD_ROW],
+                        aux[0],
+                        t,
+                        birth,
+                        is_male,
+                        race,
+                        hispanic,
+                        ses,
+                        attr_val,
+                        attr_type,
+                        active_count,
+                        act_state,
+                        act_visit,
+                        n_active,
+                        obs_val,
+                        obs_time,
+                        prior_time,
+                        stack,
+                    )
                     if not holds:
                         cur[m] = s
                         status[m] = mc.M_GUARD
@@ -590,7 +558,9 @@ def simulate_patient(
                         enc_state[m] = s
                         enc_visit[m] = visit
                         enc_owned[m] = 1
-                        reason = _reason(model, aux[2], aux[3], visits, attr_val, attr_type)
+                        reason = _reason(
+                            model_state_row, aux[2], aux[3], visits, attr_val, attr_type
+                        )
                         count = _emit(
                             mc.E_ENCOUNTER_START,
                             t,
@@ -656,7 +626,7 @@ def simulate_patient(
                         active_count[entry_kind * n_entry + aux[1]] += 1
                     else:
                         flags |= FLAG_ACTIVE
-                    reason = _reason(model, aux[3], aux[4], visits, attr_val, attr_type)
+                    reason = _reason(model_state_row, aux[3], aux[4], visits, attr_val, attr_type)
                     if aux[2] >= 0:
                         attr_type[aux[2]] = mc.T_HANDLE
                         attr_val[aux[2]] = float(s * mc.HANDLE_SCALE + visit)
@@ -818,7 +788,7 @@ def simulate_patient(
                                 visit,
                             )
                         )
-                    reason = _reason(model, aux[1], aux[2], visits, attr_val, attr_type)
+                    reason = _reason(model_state_row, aux[1], aux[2], visits, attr_val, attr_type)
                     if aux[3] >= 0:
                         attr_type[aux[3]] = mc.T_HANDLE
                         attr_val[aux[3]] = float(s * mc.HANDLE_SCALE + visit)
@@ -879,7 +849,9 @@ def simulate_patient(
                         death_visit = visit
                         death_enc_state = enc_state[m]
                         death_enc_visit = enc_visit[m]
-                        death_reason = _reason(model, aux[1], aux[2], visits, attr_val, attr_type)
+                        death_reason = _reason(
+                            model_state_row, aux[1], aux[2], visits, attr_val, attr_type
+                        )
                     if death_time <= t:
                         status[m] = mc.M_DONE
                         break
@@ -926,10 +898,10 @@ def simulate_patient(
                 condition = model_state_row[cur[k], 0]
                 if model_cond_time_only[condition] == 1:
                     continue
-                if evaluate(
+                if _guard_holds(
                     model,
-                    model.cond_start[condition],
-                    model.cond_start[condition + 1],
+                    model_state_row[cur[k], mc.ST_GUARD_ROW],
+                    condition,
                     t,
                     birth,
                     is_male,
@@ -972,15 +944,79 @@ def simulate_patient(
     return count, flags
 
 
+@njit(**NO_NRT_OPTIONS, inline="always")  # the Guard tests
+def _guard_holds(
+    model,
+    guard_row,
+    condition,
+    t,
+    birth,
+    is_male,
+    race,
+    hispanic,
+    ses,
+    attr_val,
+    attr_type,
+    active_count,
+    act_state,
+    act_visit,
+    n_active,
+    obs_val,
+    obs_time,
+    prior_time,
+    stack,
+):
+    """Whether a Guard's condition holds: by its pair of test rows where it has them
+    (engine/compile_rows.py guard_tests: the Guard's row, then one that never holds, so
+    the scan finds the first exactly when the condition holds), else interpreted."""
+    if guard_row >= 0:
+        return guard_row == _first_matching_row(
+            model.branch_head,
+            model.branch_test,
+            guard_row,
+            guard_row + 2,
+            t,
+            birth,
+            is_male,
+            attr_val,
+            attr_type,
+            prior_time,
+        )
+    return evaluate(
+        model,
+        model.cond_start[condition],
+        model.cond_start[condition + 1],
+        t,
+        birth,
+        is_male,
+        race,
+        hispanic,
+        ses,
+        attr_val,
+        attr_type,
+        active_count,
+        act_state,
+        act_visit,
+        n_active,
+        obs_val,
+        obs_time,
+        prior_time,
+        stack,
+    )
+
+
 @njit(**NO_NRT_OPTIONS)
-def _reason(model, attribute, state, visits, attr_val, attr_type):
+def _reason(state_row, attribute, state, visits, attr_val, attr_type):
     """The ConditionOnset state of a `reason`: an attribute's condition handle first,
-    then the named ConditionOnset state if entered (SEMANTICS.md); -1 for none."""
+    then the named ConditionOnset state if entered (SEMANTICS.md); -1 for none.
+
+    It takes the state rows rather than the model: an out-of-line call passes every
+    array argument field by field, and the model has dozens."""
     if attribute >= 0 and attr_type[attribute] == mc.T_HANDLE:
         held = np.int64(attr_val[attribute]) // mc.HANDLE_SCALE
         if (
-            model.state_kind[held] == mc.S_ENTRY_START
-            and model.state_aux[held, 0] == mc.ENTRY_CONDITION
+            state_row[held, mc.ST_KIND] == mc.S_ENTRY_START
+            and state_row[held, 0] == mc.ENTRY_CONDITION
         ):
             return held
     if state >= 0 and visits[state] > 0:
