@@ -33,14 +33,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Rows per row group. Each row group writes every column's dictionary page (the whole
-# run-wide catalog, see above) and sets up a zstd context per column chunk; bigger groups
-# pay that less often. ParquetTableWriter over 40,000 general_population patients' tables
-# (3 rounds each, best CPU s): 131,072 rows 1.000 and 0.986 s, 98.9 MB; 524,288 rows
-# 0.973 and 0.955 s, 98.0 MB. A group's rows wait in memory until it fills: at most
-# ~38 MB of Arrow data for observations (72 bytes/row by Table.nbytes), ~64 MB for
-# encounters (122 bytes/row).
-ROW_GROUP_ROWS = 524_288
+ROW_GROUP_ROWS = 131_072
 # zstd level 1: it is ~40% of the write's CPU, but lz4 and snappy, though 15-30% cheaper
 # on the UUID columns, wrote them twice as large (observations.ENCOUNTER: 7.5 MB zstd,
 # 15.5 MB lz4, 18.5 MB snappy per 20,000 patients); zstd -1 wrote 13.7 MB, level 2 cost
@@ -106,7 +99,7 @@ def column_options(schema: pa.Schema) -> dict[str, list[str]]:
     whose min/max are cheap and can prune a date or value range. String min/max is
     a byte comparison of every value (GetMinMaxBinaryHelper, ~7% of a whole run's
     CPU) and prunes nothing here: UUIDs are random, and rows are in patient order, so
-    each row group holds nearly every code. Measured on 20,000 patients, for
+    each 131,072-row group holds nearly every code. Measured on 20,000 patients, for
     every low-cardinality string column of every table, a reader could have skipped
     at most 0.1% of the rows holding a given value by string min/max (observations:
     CATEGORY, DESCRIPTION 0.1%; CODE, UNITS, TYPE 0.0%). Without them the dictionary
