@@ -111,9 +111,10 @@ class KernelModel(NamedTuple):
     # before the And/Or's first operand (INS_EXIT_TOP) when its value is INS_EXIT_ON.
     ins_code: np.ndarray  # int32[I, mc.INS_WIDTH]
     # Each branch's condition again as one row of numbers, where it is a plain
-    # conjunction (engine/compile_rows.py); states with mc.ST_ROWS set use these.
-    branch_test: np.ndarray  # float64[B, mc.ROW_WIDTH]
-    branch_head: np.ndarray  # float64[B, mc.HEAD_WIDTH]: what a scan reads first
+    # conjunction (engine/compile_rows.py); states with mc.ST_ROWS set use these. After
+    # the B branch rows, two rows per Guard with mc.ST_GUARD_ROW set (guard_tests).
+    branch_test: np.ndarray  # float64[B + 2G, mc.ROW_WIDTH]
+    branch_head: np.ndarray  # float64[B + 2G, mc.HEAD_WIDTH]: what a scan reads first
     ins_x: np.ndarray  # float64[I]
     cond_time_only: np.ndarray  # int8[NC]: 1 when only the time can change the value
     slot_list: np.ndarray  # int32[L]

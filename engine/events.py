@@ -32,6 +32,22 @@ EVENT_KINDS = (
 )
 
 
+# The event columns run_kernel returns, with their types, in the order _scatter_by_kind
+# fills them.
+EVENT_COLUMNS = {
+    "patient": np.int32,
+    "time": np.int64,
+    "kind": np.int8,
+    "state": np.int32,
+    "visit": np.int32,
+    "sub": np.int16,
+    "value": np.float64,
+    "enc_state": np.int32,
+    "enc_visit": np.int32,
+    "reason": np.int32,
+}
+
+
 @njit(**JIT_OPTIONS)
 def _kind_bounds(out_i32: np.ndarray, starts: np.ndarray, counts: np.ndarray, n_kinds: int):
     bounds = np.zeros(n_kinds + 1, dtype=np.int64)
@@ -88,18 +104,7 @@ def events_by_kind(
     """
     bounds = _kind_bounds(out_i32, starts, counts, len(EVENT_KINDS))
     total = int(bounds[-1])
-    columns = {
-        "patient": np.empty(total, np.int32),
-        "time": np.empty(total, np.int64),
-        "kind": np.empty(total, np.int8),
-        "state": np.empty(total, np.int32),
-        "visit": np.empty(total, np.int32),
-        "sub": np.empty(total, np.int16),
-        "value": np.empty(total, np.float64),
-        "enc_state": np.empty(total, np.int32),
-        "enc_visit": np.empty(total, np.int32),
-        "reason": np.empty(total, np.int32),
-    }
+    columns = {name: np.empty(total, dtype) for name, dtype in EVENT_COLUMNS.items()}
     _scatter_by_kind(out_i32, out_time, out_value, starts, counts, bounds, tuple(columns.values()))
     return columns, bounds
 

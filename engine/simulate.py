@@ -18,18 +18,6 @@ from .events import events_by_kind
 from .module_schema import SES_HIGH_INCOME_FROM, SES_LOW_INCOME_BELOW
 
 BLOCK_SIZE = 256
-EVENT_COLUMNS = (
-    "patient",
-    "time",
-    "kind",
-    "state",
-    "visit",
-    "sub",
-    "value",
-    "enc_state",
-    "enc_visit",
-    "reason",
-)
 # Numba's default threading layer must not be entered from two Python threads at once;
 # the chunk runner's worker threads take turns in the (all-core, prange) kernel.
 _KERNEL_LOCK = threading.Lock()
@@ -83,7 +71,7 @@ class PatientInputs:
 
 
 class KernelRun(NamedTuple):
-    # EVENT_COLUMNS, ordered by kind: kind k's events are rows
+    # events.EVENT_COLUMNS, ordered by kind: kind k's events are rows
     # kind_bounds[k]:kind_bounds[k + 1], in patient order (events.events_by_kind).
     events: dict[str, np.ndarray]
     kind_bounds: np.ndarray
