@@ -5,8 +5,7 @@ compiles a copy of `kernels/` with two edits: each state entry adds one to a per
 counter kept after the patient's visit counts in the same scratch array, and each block
 copies its counters into the unused end of its output slice. The cohort, model and
 events are the real ones; only the copy counts. Where the entries go says where module
-changes would save kernel time (cheap row-scanned routers cost about 14 ns an entry,
-states that draw and emit 30-35 ns, measured in session 6):
+changes could save kernel time (time them with benchmarks/kernel_ab.py):
 
     python -m benchmarks.kernel_entry_counts 5000 [TOP]
 
