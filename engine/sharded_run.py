@@ -58,7 +58,9 @@ def run_shard(
             plan, jobs, output, workers, network_tables=False, on_chunk_done=on_chunk_done
         )
         targets = {staged: part_path(staged, shard) for staged in written.paths}
-        files = describe_files({targets[s]: output.staged(s) for s in written.paths})
+        files = describe_files(
+            {targets[s]: output.staged(s) for s in written.paths}, threads=workers
+        )
         try:
             output.publish_as(targets)
         except OSError as error:
@@ -97,7 +99,7 @@ def _network_tables(
     for name, table in totals.tables(plan.network).items():
         sinks.write_table(name, table)
     targets = {staged: part_path(staged, 0) for staged in sinks.close()}
-    files = describe_files({targets[s]: output.staged(s) for s in targets})
+    files = describe_files({targets[s]: output.staged(s) for s in targets}, threads=config.workers)
     output.publish_as(targets)
     return files, sinks.row_counts
 
