@@ -23,6 +23,7 @@ from .compile_loops import loop_guarded_states
 from .compile_rows import branch_heads, branch_tests, guard_tests
 from .compile_states import compile_state, compile_transition
 from .compile_visits import visit_counted_states
+from .fold_routers import fold_routers
 from .module_loader import ModuleError, ModuleFile, ModuleLibrary
 from .module_schema import (
     DISTRIBUTION_KINDS,
@@ -475,6 +476,7 @@ def compile_modules(
         keys[state_id] = stream_key(seed, f"module:{info.module}:{info.name}")
         compile_state(builder, module, info, aux[state_id], num, state_id)
         branches.append(compile_transition(builder, module, info))
+    fold_routers(branches, kind, builder.prior_slots)
 
     branch_start = np.zeros(state_count + 1, dtype=np.int32)
     branch_cond: list[int] = []
