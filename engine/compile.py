@@ -20,7 +20,7 @@ from cohortforge.terminology import TerminologyError, canonical_system
 
 from .compile_conditions import ConditionCompiler, Instruction
 from .compile_loops import loop_guarded_states
-from .compile_rows import branch_heads, branch_tests, guard_tests
+from .compile_rows import branch_heads, branch_tests, guard_tests, is_flat
 from .compile_states import compile_state, compile_transition
 from .compile_visits import visit_counted_states
 from .fold_routers import fold_routers
@@ -476,7 +476,12 @@ def compile_modules(
         keys[state_id] = stream_key(seed, f"module:{info.module}:{info.name}")
         compile_state(builder, module, info, aux[state_id], num, state_id)
         branches.append(compile_transition(builder, module, info))
-    fold_routers(branches, kind, builder.prior_slots)
+    fold_routers(
+        branches,
+        kind,
+        builder.prior_slots,
+        lambda condition: condition < 0 or is_flat(builder.conditions[condition]),
+    )
 
     branch_start = np.zeros(state_count + 1, dtype=np.int32)
     branch_cond: list[int] = []

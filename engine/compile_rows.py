@@ -82,6 +82,11 @@ def _test_row(program: list[Instruction] | None) -> np.ndarray | None:
     return row
 
 
+def is_flat(program: list[Instruction] | None) -> bool:
+    """Whether a condition (None: none) can be one test row."""
+    return _test_row(program) is not None
+
+
 def branch_tests(
     conditions: list[list[Instruction]],
     branch_cond: list[int],

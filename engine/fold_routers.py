@@ -1,5 +1,6 @@
-"""Router folding: a state whose one transition goes straight to a router takes the router's
-branches, so the kernel skips the router's entry.
+"""Router folding: a state whose transition goes to a router unconditionally (a direct
+transition, or the fallback branch) takes the router's branches, so the kernel skips the
+router's entry.
 
 A router here is a Simple state that only chooses where to go: conditional (or direct)
 branches, each to one target with no draw, and no PriorState condition naming it.
@@ -14,13 +15,13 @@ loop guard (modules/SEMANTICS.md); its predecessor still does.
 
 Wellness visits walk several such routers (visit type, body-size band, vitals band,
 next-visit schedule), as do the yearly risk checks of the clinical modules. On
-general_population, with the immunization shortcuts of the same change, state entries
-went from 3,281 to 2,404 per patient (`benchmarks/kernel_entry_counts.py`).
+general_population, with the immunization shortcut rows added at the same time, state
+entries went from 3,281 to 2,182 per patient (`benchmarks/kernel_entry_counts.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from cohortforge.kernels import machine_codes as mc
 
@@ -39,20 +40,31 @@ def is_router(
     )
 
 
-def direct_target(branches: Sequence[Branch]) -> int:
-    """The target of a lone unconditional, undrawn branch (a direct transition), else -1."""
-    if len(branches) != 1 or branches[0][0] >= 0 or len(branches[0][1]) != 1:
+def fallback_target(branches: Sequence[Branch]) -> int:
+    """The target of the last branch when it is unconditional and undrawn (the fallback,
+    or the whole of a direct transition), else -1."""
+    if not branches or branches[-1][0] >= 0 or len(branches[-1][1]) != 1:
         return -1
-    target, probability, attribute = branches[0][1][0]
+    target, probability, attribute = branches[-1][1][0]
     return target if probability == 1.0 and attribute < 0 else -1
 
 
 def fold_routers(
-    branches: list[list[Branch]], kinds: Sequence[int], referenced: Collection[int]
+    branches: list[list[Branch]],
+    kinds: Sequence[int],
+    referenced: Collection[int],
+    flat: Callable[[int], bool],
 ) -> int:
-    """Replace, in place, each direct transition to a router by the router's branches
-    (repeatedly, through a chain of direct routers); returns how many were replaced.
-    `referenced`: the states some PriorState condition names."""
+    """Replace, in place, each unconditional last branch to a router (a direct transition,
+    or the fallback of a conditional one) by the router's branches, repeatedly through
+    chains of routers; returns how many were replaced. `referenced`: the states some
+    PriorState condition names. `flat`: whether a condition can be a branch test row
+    (engine/compile_rows.py); a fold that would cost a state its row scan is skipped.
+
+    A fallback can take the router's branches because both are "first branch whose
+    condition holds, else the last": when none of the state's own conditions hold, the
+    router's are tried in order, and the router's last branch is the fallback.
+    """
     routers = {
         state
         for state, state_branches in enumerate(branches)
@@ -61,11 +73,23 @@ def fold_routers(
     folded = 0
     for state, state_branches in enumerate(branches):
         seen = {state}
-        target = direct_target(state_branches)
+        target = fallback_target(state_branches)
         while target in routers and target not in seen:
+            head = state_branches[:-1]
+            tail = branches[target]
+            if _rows_lost(head, tail, flat):
+                break
             seen.add(target)
-            state_branches = [(condition, list(choices)) for condition, choices in branches[target]]
+            state_branches = head + [(condition, list(choices)) for condition, choices in tail]
             folded += 1
-            target = direct_target(state_branches)
+            target = fallback_target(state_branches)
         branches[state] = state_branches
     return folded
+
+
+def _rows_lost(head: Sequence[Branch], tail: Sequence[Branch], flat: Callable[[int], bool]) -> bool:
+    """True when the state's own branches could be scanned as rows but the router's
+    could not, so the merged list would fall back to the condition interpreter."""
+    if not head:
+        return False  # a direct transition: no scan to lose
+    return all(flat(c) for c, _ in head) and not all(flat(c) for c, _ in tail)

@@ -21,11 +21,15 @@ def direct(target: int) -> list:
     return [(-1, [(target, 1.0, -1)])]
 
 
+def fold(branches: list, kinds: list, referenced=frozenset(), flat=lambda condition: True) -> int:
+    return fold_routers(branches, kinds, referenced, flat)
+
+
 def test_a_direct_transition_to_a_router_takes_its_branches():
     router = [(0, [(2, 1.0, -1)]), (-1, [(3, 1.0, -1)])]
     branches = [direct(1), router, direct(0), direct(0)]
     kinds = [DELAY, SIMPLE, DELAY, DELAY]
-    assert fold_routers(branches, kinds, referenced=set()) == 1
+    assert fold(branches, kinds) == 1
     assert branches[0] == router
     assert branches[1] == router  # the router itself is kept, only no longer entered
 
@@ -33,7 +37,7 @@ def test_a_direct_transition_to_a_router_takes_its_branches():
 def test_a_chain_of_direct_routers_is_followed_to_its_end():
     router = [(0, [(0, 1.0, -1)]), (-1, [(0, 1.0, -1)])]
     branches = [direct(1), direct(2), router]
-    assert fold_routers(branches, [DELAY, SIMPLE, SIMPLE], referenced=set()) == 3
+    assert fold(branches, [DELAY, SIMPLE, SIMPLE]) == 3
     assert branches[0] == router and branches[1] == router
 
 
@@ -47,7 +51,7 @@ def test_states_that_are_not_pure_routers_are_left_alone():
     for target in range(1, 5):
         trial = [list(b) for b in branches]
         trial[0] = direct(target)
-        assert fold_routers(trial, kinds, referenced={3}) == 0, target
+        assert fold(trial, kinds, referenced={3}) == 0, target
         assert trial[0] == direct(target)
 
 
@@ -55,13 +59,40 @@ def test_a_router_whose_conditions_all_can_fail_is_folded_too():
     # Its last branch is the fallback whether the router or its predecessor evaluates it.
     router = [(0, [(2, 1.0, -1)]), (1, [(0, 1.0, -1)])]
     branches = [direct(1), router, direct(0)]
-    assert fold_routers(branches, [DELAY, SIMPLE, DELAY], referenced=set()) == 1
+    assert fold(branches, [DELAY, SIMPLE, DELAY]) == 1
     assert branches[0] == router
+
+
+def test_a_fallback_to_a_router_takes_its_branches_after_the_own_ones():
+    own = (5, [(3, 1.0, -1)])
+    router = [(6, [(3, 1.0, -1)]), (-1, [(3, 1.0, -1)])]
+    branches = [
+        [own, (-1, [(1, 1.0, -1)])],
+        router,
+        [(7, [(1, 1.0, -1)]), (-1, [(3, 1.0, -1)])],
+        [],
+    ]
+    kinds = [SIMPLE, SIMPLE, SIMPLE, mc.S_TERMINAL]
+    assert fold(branches, kinds) == 1
+    assert branches[0] == [own, *router]
+    assert branches[2] == [(7, [(1, 1.0, -1)]), (-1, [(3, 1.0, -1)])]  # only a fallback folds
+
+
+def test_a_fallback_fold_that_would_cost_the_row_scan_is_skipped():
+    branches = [
+        [(5, [(2, 1.0, -1)]), (-1, [(1, 1.0, -1)])],
+        [(9, [(2, 1.0, -1)]), (-1, [(2, 1.0, -1)])],
+        [],
+    ]
+    kinds = [SIMPLE, SIMPLE, mc.S_TERMINAL]
+    assert fold(branches, kinds, flat=lambda condition: condition != 9) == 0
+    # A state that is interpreted anyway may take it; a direct transition always may.
+    assert fold(branches, kinds, flat=lambda condition: condition not in (5, 9)) == 1
 
 
 def test_a_cycle_of_routers_ends():
     branches = [direct(1), direct(2), direct(1)]
-    fold_routers(branches, [DELAY, SIMPLE, SIMPLE], referenced=set())
+    fold(branches, [DELAY, SIMPLE, SIMPLE])
     assert branches[0] in (direct(1), direct(2))
 
 
@@ -78,10 +109,12 @@ def test_the_fixture_folds_what_it_is_meant_to():
             for b in range(first, last)
         ]
 
-    assert targets("Yearly_Wait") == ["Done_Hop", "Child_Hop", "Adult_Hop"]  # Age_Router's
+    # Age_Router's branches, its fallback Adult_Hop folded in turn.
+    assert targets("Yearly_Wait") == ["Done_Hop", "Child_Hop", "Adult_Visit_Router"]
     assert targets("Child_Exam") == ["Note_Exam", "Yearly_Wait"]  # Seen_Router's
     assert targets("Note_Exam") == ["Yearly_Wait", "Yearly_Wait"]  # through Back_Hop to End_Hop
-    # Kept: a PriorState condition reads Adult_Visit_Router's entry time, and the
-    # routers after Age_Router are reached from conditional branches.
+    # Kept: a PriorState condition reads Adult_Visit_Router's entry time, and
+    # Child_Hop is reached from a conditional branch that is not the fallback.
     assert targets("Adult_Hop") == ["Adult_Visit_Router"]
-    assert targets("Age_Router") == ["Done_Hop", "Child_Hop", "Adult_Hop"]
+    assert targets("Child_Hop") == ["Child_Exam"]
+    assert targets("Age_Router") == ["Done_Hop", "Child_Hop", "Adult_Visit_Router"]
