@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cohortforge.engine import compile as compile_module
 from cohortforge.engine.compile import compile_modules
 from cohortforge.engine.fold_routers import fold_routers
 from cohortforge.engine.module_loader import ModuleLibrary
+from cohortforge.engine.module_selection import select_modules
 from cohortforge.kernels import machine_codes as mc
+from cohortforge.scenarios.loader import load_scenario
+
+from .engine_helpers import kernel_event_log, random_patients
 
 FIXTURES = Path(__file__).parent / "fixtures" / "modules"
 SIMPLE, DELAY = mc.S_SIMPLE, mc.S_DELAY
@@ -118,3 +123,24 @@ def test_the_fixture_folds_what_it_is_meant_to():
     assert targets("Adult_Hop") == ["Adult_Visit_Router"]
     assert targets("Child_Hop") == ["Child_Exam"]
     assert targets("Age_Router") == ["Done_Hop", "Child_Hop", "Adult_Visit_Router"]
+
+
+def test_the_shipped_modules_give_the_same_events_folded_or_not(monkeypatch):
+    """Every module of general_population, on random patients: folding changes only how
+    many states the kernel enters, never an event (exact log comparison)."""
+    library = ModuleLibrary()
+    modules = select_modules(library, load_scenario("general_population"), [])
+    patients = random_patients(300, seed=11)
+    folds = []
+
+    def counting(*args):
+        folds.append(fold_routers(*args))
+        return folds[-1]
+
+    monkeypatch.setattr(compile_module, "fold_routers", counting)
+    folded = kernel_event_log(modules, library, patients, seed=5)
+    monkeypatch.setattr(compile_module, "fold_routers", lambda *args: 0)
+    unfolded = kernel_event_log(modules, library, patients, seed=5)
+    assert folds and folds[0] > 100  # the shipped modules have many routers to fold
+    assert folded.height > 10 * patients.height
+    assert folded.equals(unfolded)
