@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +30,12 @@ from cohortforge.engine.simulate import run_kernel
 class KernelCohort:
     """A cohort ready for the kernel: the compiled model and the patients' inputs."""
 
-    def __init__(self, num_records: int, scenario: str = "general_population"):
+    def __init__(
+        self,
+        num_records: int,
+        scenario: str = "general_population",
+        modules_dirs: tuple[Path, ...] = (),
+    ):
         config = RunConfig(
             num_records=num_records,
             seed=1,
@@ -40,6 +46,7 @@ class KernelCohort:
             hl7=False,
             workers=1,
             chunk_size=num_records,
+            modules_dirs=modules_dirs,
         )
         plan = plan_run(config)
         if plan.simulation is None:

@@ -17,12 +17,12 @@ revision's kernel is compiled afresh each time (a minute or two).
 from __future__ import annotations
 
 import importlib
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.ab_report import print_ab_summary
 from benchmarks.bench_kernel import KernelCohort
 from cohortforge.engine import simulate
 
@@ -74,15 +74,7 @@ def main(argv: list[str]) -> None:
                 times[label].append(taken[label])
             ratios.append(taken["new"] / taken["old"])
         simulate.machine = new
-    for label in ("old", "new"):
-        median = statistics.median(times[label]) / patients * 1e6
-        print(f"{label}: median {median:.1f} us/patient, events sha256 {digests[label][:16]}")
-    print(
-        f"new/old: median ratio {statistics.median(ratios):.3f} over {pairs} pairs "
-        f"(range {min(ratios):.3f}-{max(ratios):.3f})"
-    )
-    if digests["old"] != digests["new"]:
-        print("the kernels' events differ")
+    print_ab_summary(times, ratios, digests, patients, "kernels")
 
 
 if __name__ == "__main__":
