@@ -2,7 +2,7 @@
 
 The tables of a general_population run (patients and every clinical table, in
 Synthea's layouts) are simulated once in setup, chunk by chunk exactly as a run cuts
-them (7,168 patients per Parquet-only work unit with modules), and held in memory; only the
+them (4,096 patients per work unit with modules), and held in memory; only the
 writers are timed: one ParquetTableWriter per table, fed the chunks in order, then
 closed, into a temporary directory, as TableSinks does on a run's main thread.
 CPU seconds (time.process_time) rather than wall time, because machines running

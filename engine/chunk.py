@@ -27,22 +27,10 @@ from .patient_inputs import build_inputs
 from .simulate import run_kernel
 
 # With clinical modules a chunk holds tens of rows per patient (events, then Arrow
-# tables, then CSV and other text), so work units are capped at this many patients
-# whatever --chunk-size says; output never depends on the split. With any text output
-# the text dominates a chunk's memory (20,000 patients, every format: peak RSS 9.6 GB
-# at 4,096, 11.8 GB at 6,144), so those runs keep the small cap.
+# tables, then CSV text), so work units are capped at this many patients whatever
+# --chunk-size says; output never depends on the split. 1M all-modules patients, Parquet:
+# 8,192 gave 87.4-87.7 s and 2.51-2.70 GB peak RSS, 4,096 gives 87.6 s and 1.89 GB.
 MODULE_CHUNK_CAP = 4_096
-# Parquet-only runs hold Arrow tables alone, and every work unit costs fixed Python,
-# Polars and thread hand-off time: 1M all-modules patients, Parquet, alternating runs
-# in one hour, 4,096 -> 6,144 wall 60.8 -> 56.9, 61.3 -> 58.8, 62.5 -> 60.5 and 61.8 ->
-# 59.8 s, then 6,144 -> 7,168 58.2 -> 57.3 and 58.7 -> 56.5 s; peak RSS 1.89-1.96 ->
-# 2.08-2.18 GB. 8,192 was no better than 7,168 (63.2 against 61.1, 58.7 against 59.5 s).
-PARQUET_CHUNK_CAP = 7_168
-
-
-def module_chunk_cap(formats: tuple[str, ...], exporters: tuple) -> int:
-    """Most patients per work unit of a run with modules, by what it writes."""
-    return PARQUET_CHUNK_CAP if formats == ("parquet",) and not exporters else MODULE_CHUNK_CAP
 
 
 @dataclass

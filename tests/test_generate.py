@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from cohortforge.cli import app
 from cohortforge.engine import chunk as chunk_module
 from cohortforge.engine import runner as runner_module
-from cohortforge.engine.config import RunConfig
 from cohortforge.engine.output_dir import STAGING_PREFIX
 from cohortforge.exporters.synthea_columns import CLINICAL_TABLES, NETWORK_TABLES
 
@@ -107,30 +106,6 @@ def test_same_bytes_whatever_the_chunk_size(tmp_path):
     assert "parquet/observations.parquet" in a and "csv/encounters.csv" in a
     assert a.keys() == b.keys()
     assert a == b
-
-
-def test_parquet_only_same_bytes_in_its_larger_work_units(tmp_path):
-    # Parquet-only runs cut 7,168-patient work units (chunk.PARQUET_CHUNK_CAP): 9,000
-    # patients are one full unit and a partial one, against units of 1,000.
-    default = run_tree(tmp_path, "a", "--output-format", "parquet", "--workers", "2")
-    small = run_tree(tmp_path, "b", "--output-format", "parquet", "--chunk-size", "1000")
-    assert "parquet/observations.parquet" in default
-    assert default == small
-
-
-@pytest.mark.parametrize(
-    ("args", "sizes"),
-    [
-        ({"output_format": "parquet", "fhir": False, "hl7": False}, [7168, 7168, 5664]),
-        ({"output_format": "both", "fhir": False, "hl7": False}, [4096] * 4 + [3616]),
-        ({"output_format": "parquet", "fhir": True, "hl7": False}, [4096] * 4 + [3616]),
-    ],
-)
-def test_work_units_are_larger_only_when_no_text_is_written(args, sizes):
-    config = RunConfig(20_000, "general_population", 1, Path("unused"), **args)
-    jobs = runner_module.plan_run(config).jobs
-    assert [job.hi - job.lo for job in jobs] == sizes
-    assert jobs[-1].hi == 20_000
 
 
 def test_same_bytes_whatever_the_worker_count(tmp_path):
