@@ -25,7 +25,7 @@ from cohortforge.exporters.text_export import ExportContext, TextExporter
 from cohortforge.scenarios.loader import Scenario, ScenarioError, load_scenario
 
 from .care_network import CareNetwork
-from .chunk import MODULE_CHUNK_CAP, ChunkJob, ChunkResult, Simulation, run_chunk
+from .chunk import ChunkJob, ChunkResult, Simulation, module_chunk_cap, run_chunk
 from .config import RunConfig
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
@@ -96,7 +96,7 @@ def jobs_between(config: RunConfig, template: ChunkJob, lo: int, hi: int) -> lis
     """Chunk jobs for ids [lo, hi): --chunk-size ranges, capped with modules."""
     cap = config.chunk_size
     if template.simulation is not None:
-        cap = min(cap, MODULE_CHUNK_CAP)
+        cap = min(cap, module_chunk_cap(template.exporters))
     return [
         dataclasses.replace(template, lo=start, hi=min(start + cap, hi))
         for start in range(lo, hi, cap)

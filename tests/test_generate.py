@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cohortforge.cli import app
 from cohortforge.engine import chunk as chunk_module
 from cohortforge.engine import runner as runner_module
+from cohortforge.engine.config import RunConfig
 from cohortforge.engine.output_dir import STAGING_PREFIX
 from cohortforge.exporters.synthea_columns import CLINICAL_TABLES, NETWORK_TABLES
 
@@ -106,6 +107,23 @@ def test_same_bytes_whatever_the_chunk_size(tmp_path):
     assert "parquet/observations.parquet" in a and "csv/encounters.csv" in a
     assert a.keys() == b.keys()
     assert a == b
+
+
+@pytest.mark.parametrize(
+    ("args", "sizes"),
+    [
+        ({"output_format": "both", "fhir": False, "hl7": False}, [4096] * 2 + [1808]),
+        ({"output_format": "parquet", "fhir": True, "hl7": False}, [1024] * 9 + [784]),
+        ({"output_format": "csv", "fhir": False, "hl7": True}, [1024] * 9 + [784]),
+        ({"output_format": "both", "fhir": False, "hl7": False, "chunk_size": 1000}, [1000] * 10),
+    ],
+)
+def test_work_units_are_smaller_when_text_is_exported(args, sizes):
+    # engine/chunk.py: FHIR/HL7/VistA text is held per unit, so those runs cut smaller ones.
+    config = RunConfig(10_000, "general_population", 1, Path("unused"), **args)
+    jobs = runner_module.plan_run(config).jobs
+    assert [job.hi - job.lo for job in jobs] == sizes
+    assert [job.lo for job in jobs[1:]] == [job.hi for job in jobs[:-1]]
 
 
 def test_same_bytes_whatever_the_worker_count(tmp_path):
