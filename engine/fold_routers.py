@@ -29,24 +29,30 @@ from cohortforge.kernels import machine_codes as mc
 Branch = tuple[int, list[tuple[int, float, int]]]
 
 
+def _undrawn_target(choices: Sequence[tuple[int, float, int]]) -> int:
+    """The one target of a branch that draws nothing (a single choice, probability 1,
+    not read from an attribute), else -1."""
+    if len(choices) != 1:
+        return -1
+    target, probability, attribute = choices[0]
+    return target if probability == 1.0 and attribute < 0 else -1
+
+
 def is_router(
     state: int, branches: Sequence[Branch], kind: int, referenced: Collection[int]
 ) -> bool:
     """True when `state` only routes: see the module docstring."""
     if kind != mc.S_SIMPLE or state in referenced or not branches:
         return False
-    return all(
-        len(choices) == 1 and choices[0][1] == 1.0 and choices[0][2] < 0 for _, choices in branches
-    )
+    return all(_undrawn_target(choices) >= 0 for _, choices in branches)
 
 
 def fallback_target(branches: Sequence[Branch]) -> int:
     """The target of the last branch when it is unconditional and undrawn (the fallback,
     or the whole of a direct transition), else -1."""
-    if not branches or branches[-1][0] >= 0 or len(branches[-1][1]) != 1:
+    if not branches or branches[-1][0] >= 0:
         return -1
-    target, probability, attribute = branches[-1][1][0]
-    return target if probability == 1.0 and attribute < 0 else -1
+    return _undrawn_target(branches[-1][1])
 
 
 def fold_routers(
