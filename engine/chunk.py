@@ -34,7 +34,7 @@ MODULE_CHUNK_CAP = 4_096
 # FHIR, HL7 v2 and VistA text is a few hundred KB per patient, held per unit until the
 # main thread writes it, so units with text exporters are smaller again. 20,000 patients,
 # every format (`python -m benchmarks.peak_rss cohortforge generate -n 20000 --seed 3`):
-# 4,096 peaked at 9,325-9,708 MiB in 31.0-35.2 s wall (26-31 s of it system time);
+# 4,096 peaked at 9,325-9,708 MiB in 31.0-37.9 s wall (26-31 s of it system time);
 # 2,048 at 5,021-5,765 MiB in 21.7-23.3 s; 1,024 at 2,850-3,258 MiB in 22.5-29.3 s;
 # 512 at 1,925-1,987 MiB in 23.6-28.4 s. User CPU grows as units shrink (24.2-24.5 s
 # at 4,096, 24.6-27.0 at 1,024, 27.2-30.4 at 512).
