@@ -37,6 +37,7 @@ class OutputDir:
         self.root = Path(root)
         self.overwrite = overwrite
         self.staging: Path | None = None
+        self._created_root = False  # a failed run removes the folder it created, if empty
 
     def prepare(self) -> Path:
         """Check the target and create the staging folder; return the staging path."""
@@ -60,6 +61,7 @@ class OutputDir:
 
     def make_staging(self) -> Path:
         self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._created_root = self._created_root or not self.root.exists()
         try:
             self.staging.mkdir(parents=True)
             probe = self.staging / ".write-test"
@@ -122,6 +124,10 @@ class OutputDir:
         return target
 
     def discard(self) -> None:
+        """Remove the staging folder, and the output folder too if this run created it
+        and nothing was published into it."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
+        if self._created_root and self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()

@@ -27,6 +27,7 @@ from cohortforge.scenarios.loader import Scenario, ScenarioError, load_scenario
 from .care_network import CareNetwork
 from .chunk import ChunkJob, ChunkResult, Simulation, module_chunk_cap, run_chunk
 from .config import RunConfig
+from .disk_space import check_room_for_the_rest, disk_full_as_error
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
 from .module_loader import ModuleLibrary
@@ -75,6 +76,10 @@ def _results_in_order(jobs: list[ChunkJob], workers: int) -> Iterator[ChunkResul
             if next_job is not None:
                 pending.append(pool.submit(run_chunk, next_job))
             yield result
+
+
+def _patients(jobs: list[ChunkJob]) -> int:
+    return sum(job.hi - job.lo for job in jobs)
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,11 @@ def write_jobs(
             seconds["write"] += time.perf_counter() - write_started
             for stage, value in result.seconds.items():
                 seconds[stage] = seconds.get(stage, 0.0) + value
+            if result.lo == jobs[0].lo:
+                # One work unit on disk says how large the rest will be.
+                assert output.staging is not None
+                done = result.hi - result.lo
+                check_room_for_the_rest(output.root, output.staging, done, _patients(jobs) - done)
             if on_chunk_done is not None:
                 on_chunk_done(result.hi - result.lo)
     finally:
@@ -237,19 +247,20 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     output = OutputDir(config.output_dir, config.overwrite)
     output.prepare()
     try:
-        written = write_jobs(
-            plan, plan.jobs, output, workers, network_tables=True, on_chunk_done=on_chunk_done
-        )
-        seconds.update(written.seconds)
-        checksum_started = time.perf_counter()
-        staged = {relative: output.staged(relative) for relative in written.paths}
-        files = describe_files(staged, threads=workers)
-        seconds["checksum"] = time.perf_counter() - checksum_started
-        seconds["wall"] = time.perf_counter() - started
-        parameters = {**run_parameters(config, plan), "workers": workers}
-        manifest = build_manifest(parameters, written.row_counts, files, seconds)
-        output.publish(written.paths)
-        manifest_path = output.write_manifest(manifest)
+        with disk_full_as_error(config.output_dir):
+            written = write_jobs(
+                plan, plan.jobs, output, workers, network_tables=True, on_chunk_done=on_chunk_done
+            )
+            seconds.update(written.seconds)
+            checksum_started = time.perf_counter()
+            staged = {relative: output.staged(relative) for relative in written.paths}
+            files = describe_files(staged, threads=workers)
+            seconds["checksum"] = time.perf_counter() - checksum_started
+            seconds["wall"] = time.perf_counter() - started
+            parameters = {**run_parameters(config, plan), "workers": workers}
+            manifest = build_manifest(parameters, written.row_counts, files, seconds)
+            output.publish(written.paths)
+            manifest_path = output.write_manifest(manifest)
     except BaseException:
         output.discard()
         raise

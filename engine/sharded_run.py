@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig
+from .disk_space import disk_full_as_error
 from .errors import CohortforgeError
 from .journal import ProgressJournal, files_intact
 from .manifest import build_manifest, describe_files
@@ -54,13 +55,14 @@ def run_shard(
     output.make_staging()
     try:
         workers = min(config.workers, len(jobs))
-        written = write_jobs(
-            plan, jobs, output, workers, network_tables=False, on_chunk_done=on_chunk_done
-        )
-        targets = {staged: part_path(staged, shard) for staged in written.paths}
-        files = describe_files(
-            {targets[s]: output.staged(s) for s in written.paths}, threads=workers
-        )
+        with disk_full_as_error(config.output_dir, shard=shard):
+            written = write_jobs(
+                plan, jobs, output, workers, network_tables=False, on_chunk_done=on_chunk_done
+            )
+            targets = {staged: part_path(staged, shard) for staged in written.paths}
+            files = describe_files(
+                {targets[s]: output.staged(s) for s in written.paths}, threads=workers
+            )
         try:
             output.publish_as(targets)
         except OSError as error:
