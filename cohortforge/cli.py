@@ -135,6 +135,12 @@ def generate(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or seed notice.")
     ] = False,
+    space_check: Annotated[
+        bool,
+        typer.Option(
+            help="Stop after the first work unit when the rest will not fit on the disk."
+        ),
+    ] = True,
     years_of_history: Annotated[
         int | None,
         typer.Option(help="Years of clinical history to export; default: the scenario's."),
@@ -234,6 +240,7 @@ def generate(
             shards=shards,
             resume=resume,
             scheduler=scheduler,
+            space_check=space_check,
         )
         show_progress = not quiet and config.num_records > 20_000
         with Progress(

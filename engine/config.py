@@ -44,6 +44,7 @@ class RunConfig:
     shards: int | None = None  # None: one file per table; K: K part files per table
     resume: bool = False
     scheduler: str | None = None  # a Dask scheduler address, tcp://host:port
+    space_check: bool = True  # stop early when the rest will not fit (engine/disk_space.py)
 
     def __post_init__(self) -> None:
         if self.num_records < 1:

@@ -165,11 +165,13 @@ def write_jobs(
     *,
     network_tables: bool,
     on_chunk_done: ProgressCallback | None = None,
+    space_check: bool = True,
 ) -> RangeOutput:
     """Run `jobs` in order and write their tables and text files into `output`'s staging.
 
     `network_tables`: also write organizations, providers and payers with the
     utilisation of these jobs (a sharded run writes them once, after every shard).
+    `space_check`: after the first job is written, stop if the rest will not fit.
     """
     formats = jobs[0].formats if jobs else ()
     exporters, context = plan.exporters, plan.context
@@ -191,7 +193,7 @@ def write_jobs(
             seconds["write"] += time.perf_counter() - write_started
             for stage, value in result.seconds.items():
                 seconds[stage] = seconds.get(stage, 0.0) + value
-            if result.lo == jobs[0].lo:
+            if space_check and result.lo == jobs[0].lo:
                 # One work unit on disk says how large the rest will be.
                 assert output.staging is not None
                 done = result.hi - result.lo
@@ -249,7 +251,13 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     try:
         with disk_full_as_error(config.output_dir):
             written = write_jobs(
-                plan, plan.jobs, output, workers, network_tables=True, on_chunk_done=on_chunk_done
+                plan,
+                plan.jobs,
+                output,
+                workers,
+                network_tables=True,
+                on_chunk_done=on_chunk_done,
+                space_check=config.space_check,
             )
             seconds.update(written.seconds)
             checksum_started = time.perf_counter()

@@ -57,7 +57,13 @@ def run_shard(
         workers = min(config.workers, len(jobs))
         with disk_full_as_error(config.output_dir, shard=shard):
             written = write_jobs(
-                plan, jobs, output, workers, network_tables=False, on_chunk_done=on_chunk_done
+                plan,
+                jobs,
+                output,
+                workers,
+                network_tables=False,
+                on_chunk_done=on_chunk_done,
+                space_check=config.space_check,
             )
             targets = {staged: part_path(staged, shard) for staged in written.paths}
             files = describe_files(

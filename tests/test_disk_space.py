@@ -59,6 +59,15 @@ def test_a_run_that_cannot_fit_stops_after_its_first_unit(tmp_path, monkeypatch)
     assert (tmp_path / "mine").is_dir()
 
 
+def test_no_space_check_writes_the_whole_run(tmp_path, monkeypatch):
+    pretend_free(monkeypatch, 10_000)
+    out = tmp_path / "out"
+    args = ["-n", "60", "--chunk-size", "20", "--workers", "1", "--output-dir", str(out)]
+    result = generate(*args, "--no-space-check", "--output-format", "parquet", "--no-fhir")
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").exists()
+
+
 def test_a_full_disk_is_one_line_and_keeps_the_previous_run(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert generate("-n", "30", "--seed", "1", "--output-dir", str(out)).exit_code == 0
