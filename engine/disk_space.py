@@ -14,7 +14,7 @@ import errno
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .errors import CohortforgeError
@@ -58,21 +58,28 @@ def check_room_for_the_rest(
 
 
 @contextmanager
-def disk_full_as_error(root: Path, *, shard: int | None = None) -> Iterator[None]:
-    """A full disk or exhausted quota while writing becomes a CohortforgeError. A shard's
-    message says that --resume keeps the shards already published."""
+def disk_full_as_error(root: Path, outcome: str, remedy: str) -> Iterator[None]:
+    """A full disk or exhausted quota inside the block becomes a CohortforgeError that
+    says what happened (`outcome`) and what to do (`remedy`)."""
     try:
         yield
     except OSError as error:
         if error.errno not in DISK_FULL:
             raise
-        stopped = (
-            "the run stopped and nothing was published"
-            if shard is None
-            else f"shard {shard} stopped; rerun the same command with --resume once there "
-            "is room (finished shards are kept)"
-        )
         raise CohortforgeError(
-            f"the disk holding {root} is full ({os.strerror(error.errno)}): {stopped}; "
-            f"{FEWER_OUTPUTS}"
+            f"the disk holding {root} is full ({os.strerror(error.errno)}): {outcome}; {remedy}"
         ) from error
+
+
+def run_disk_full_as_error(
+    root: Path, *, shard: int | None = None
+) -> AbstractContextManager[None]:
+    """disk_full_as_error for a run; a shard's message says that --resume keeps the
+    shards already published."""
+    outcome = (
+        "the run stopped and nothing was published"
+        if shard is None
+        else f"shard {shard} stopped; rerun the same command with --resume once there is "
+        "room (finished shards are kept)"
+    )
+    return disk_full_as_error(root, outcome, FEWER_OUTPUTS)

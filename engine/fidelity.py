@@ -53,6 +53,7 @@ import polars as pl
 
 from .errors import CohortforgeError
 from .fidelity_plots import plot_prevalence, plot_rates
+from .staged_folder import replaced_files
 
 REFERENCE_PATH = Path(__file__).with_name("reference_values.csv")
 MANIFEST_NAME = "manifest.json"
@@ -691,15 +692,15 @@ def write_report(output_dir: Path, reference_path: Path | None = None) -> Report
     results = evaluate(cohort, reference, cache)
     grid = prevalence_grid(cohort, reference, cache)
     folder = cohort.root / REPORT_FOLDER
-    _clear_previous(folder)
-    plots = write_plots(results, grid, folder)
-    markdown = folder / REPORT_NAME
-    markdown.write_text(render_markdown(cohort, reference, results, grid, plots), encoding="utf-8")
-    return Report(markdown=markdown, plots=plots, results=results)
+    with replaced_files(folder, _clear_previous, "the report") as staging:
+        staged_plots = write_plots(results, grid, staging)
+        markdown = render_markdown(cohort, reference, results, grid, staged_plots)
+        (staging / REPORT_NAME).write_text(markdown, encoding="utf-8")
+    plots = [folder / plot.name for plot in staged_plots]
+    return Report(markdown=folder / REPORT_NAME, plots=plots, results=results)
 
 
 def _clear_previous(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     for path in [
         folder / REPORT_NAME,
         *folder.glob("prevalence_*.png"),

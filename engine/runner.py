@@ -27,7 +27,7 @@ from cohortforge.scenarios.loader import Scenario, ScenarioError, load_scenario
 from .care_network import CareNetwork
 from .chunk import ChunkJob, ChunkResult, Simulation, module_chunk_cap, run_chunk
 from .config import RunConfig
-from .disk_space import check_room_for_the_rest, disk_full_as_error
+from .disk_space import check_room_for_the_rest, run_disk_full_as_error
 from .errors import CohortforgeError
 from .manifest import build_manifest, describe_files
 from .module_loader import ModuleLibrary
@@ -249,7 +249,7 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
     output = OutputDir(config.output_dir, config.overwrite)
     output.prepare()
     try:
-        with disk_full_as_error(config.output_dir):
+        with run_disk_full_as_error(config.output_dir):
             written = write_jobs(
                 plan,
                 plan.jobs,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig
-from .disk_space import disk_full_as_error
+from .disk_space import run_disk_full_as_error
 from .errors import CohortforgeError
 from .journal import ProgressJournal, files_intact
 from .manifest import build_manifest, describe_files
@@ -55,7 +55,7 @@ def run_shard(
     output.make_staging()
     try:
         workers = min(config.workers, len(jobs))
-        with disk_full_as_error(config.output_dir, shard=shard):
+        with run_disk_full_as_error(config.output_dir, shard=shard):
             written = write_jobs(
                 plan,
                 jobs,
