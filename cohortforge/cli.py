@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -272,9 +273,23 @@ def _formats(config: RunConfig) -> list[str]:
     return [*config.formats, *text, *(["vista"] if config.vista else [])]
 
 
+class Terminated(BaseException):
+    """SIGTERM (kill, timeout, a cancelled job), raised in the main thread so that a run
+    cleans up as it does on Ctrl-C: its staging folder, often gigabytes, is removed
+    instead of left in the output directory."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except KeyboardInterrupt:
         print("interrupted; nothing was published", file=sys.stderr)
         sys.exit(130)
+    except Terminated:
+        print("terminated; nothing was published", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
