@@ -71,9 +71,7 @@ def disk_full_as_error(root: Path, outcome: str, remedy: str) -> Iterator[None]:
         ) from error
 
 
-def run_disk_full_as_error(
-    root: Path, *, shard: int | None = None
-) -> AbstractContextManager[None]:
+def run_disk_full_as_error(root: Path, *, shard: int | None = None) -> AbstractContextManager[None]:
     """disk_full_as_error for a run; a shard's message says that --resume keeps the
     shards already published."""
     outcome = (

@@ -12,7 +12,9 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
+from . import staging_lock
 from .errors import CohortforgeError
 
 MANIFEST_NAME = "manifest.json"
@@ -38,10 +40,13 @@ class OutputDir:
         self.overwrite = overwrite
         self.staging: Path | None = None
         self._created_root = False  # a failed run removes the folder it created, if empty
+        self._lock: BinaryIO | None = None  # held while the staging folder is in use
 
     def prepare(self) -> Path:
-        """Check the target and create the staging folder; return the staging path."""
+        """Check the target, remove staging folders that killed runs left behind, and
+        create this run's staging folder; return its path."""
         self.check_root()
+        self.remove_abandoned_staging()
         return self.make_staging()
 
     def check_root(self, *, resuming: bool = False) -> None:
@@ -67,6 +72,7 @@ class OutputDir:
             probe = self.staging / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
+            self._lock = staging_lock.hold(self.staging)
         except OSError as error:
             self.staging = None
             raise CohortforgeError(
@@ -74,6 +80,14 @@ class OutputDir:
                 "choose a writable --output-dir"
             ) from error
         return self.staging
+
+    def remove_abandoned_staging(self) -> None:
+        """Remove the staging folders of runs that died without cleaning up (SIGKILL, the
+        OOM killer): their lock is free. A live run's folder keeps its lock and stays."""
+        if self.root.is_dir():
+            for path in self.root.iterdir():
+                if path.name.startswith(STAGING_PREFIX) and staging_lock.is_abandoned(path):
+                    shutil.rmtree(path, ignore_errors=True)
 
     def remove_stale_staging(self) -> None:
         """Staging folders left by a killed run hold nothing published; drop them."""
@@ -129,5 +143,8 @@ class OutputDir:
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         if self._created_root and self.root.is_dir() and not any(self.root.iterdir()):
             self.root.rmdir()

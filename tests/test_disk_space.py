@@ -50,9 +50,7 @@ def test_a_run_that_cannot_fit_stops_after_its_first_unit(tmp_path, monkeypatch)
     pretend_free(monkeypatch, 10_000)
     (tmp_path / "mine").mkdir()
     out = tmp_path / "mine" / "out"
-    result = generate(
-        "-n", "60", "--chunk-size", "20", "--workers", "1", "--output-dir", str(out)
-    )
+    result = generate("-n", "60", "--chunk-size", "20", "--workers", "1", "--output-dir", str(out))
     one_line_error(result, "not enough disk space", "40 patients need about", "per patient")
     assert started == [0]
     assert not out.exists()  # the run created it and published nothing into it
