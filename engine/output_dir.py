@@ -81,20 +81,27 @@ class OutputDir:
             ) from error
         return self.staging
 
+    def _other_staging_folders(self) -> list[Path]:
+        """Staging folders in the root other than this run's own."""
+        if not self.root.is_dir():
+            return []
+        return [
+            path
+            for path in self.root.iterdir()
+            if path.name.startswith(STAGING_PREFIX) and path != self.staging
+        ]
+
     def remove_abandoned_staging(self) -> None:
         """Remove the staging folders of runs that died without cleaning up (SIGKILL, the
         OOM killer): their lock is free. A live run's folder keeps its lock and stays."""
-        if self.root.is_dir():
-            for path in self.root.iterdir():
-                if path.name.startswith(STAGING_PREFIX) and staging_lock.is_abandoned(path):
-                    shutil.rmtree(path, ignore_errors=True)
+        for path in self._other_staging_folders():
+            if staging_lock.is_abandoned(path):
+                shutil.rmtree(path, ignore_errors=True)
 
     def remove_stale_staging(self) -> None:
         """Staging folders left by a killed run hold nothing published; drop them."""
-        if self.root.is_dir():
-            for path in self.root.iterdir():
-                if path.name.startswith(STAGING_PREFIX) and path != self.staging:
-                    shutil.rmtree(path, ignore_errors=True)
+        for path in self._other_staging_folders():
+            shutil.rmtree(path, ignore_errors=True)
 
     def remove_owned(self) -> None:
         """Remove what an earlier run wrote (only cohortforge's own names)."""
