@@ -2,7 +2,7 @@
 one line (not a traceback) when the disk fills anyway.
 
 Output size depends on the formats and modules by two orders of magnitude (1M
-all-modules patients: 2.3 GB of Parquet; every format, the default, about 380-410 KB of
+all-modules patients: 2.3 GB of Parquet; every format, the default, about 380-415 KB of
 text per patient, so ~400 GB), so it is measured rather than guessed: after a run's
 first work unit is written, the bytes staged so far per patient, times the patients
 still to come, are compared with the space left on the output's file system.
