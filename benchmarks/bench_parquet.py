@@ -22,31 +22,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cohortforge.engine.chunk import chunk_tables
-from cohortforge.engine.config import RunConfig
-from cohortforge.engine.runner import plan_run
+from benchmarks.chunk_pieces import PATIENTS, REPEATS, ChunkPiecesSuite, pieces_for_main
 from cohortforge.exporters.parquet_writer import ParquetTableWriter
-
-PATIENTS = 20_000
-REPEATS = 5
-
-
-def run_chunk_tables(num_records: int, seed: int = 1) -> dict[str, list[pa.Table]]:
-    """Each table's pieces, one per chunk job of a general_population Parquet run."""
-    config = RunConfig(
-        num_records=num_records,
-        scenario="general_population",
-        seed=seed,
-        output_dir=Path("unused"),
-        output_format="parquet",
-        fhir=False,
-        hl7=False,
-    )
-    pieces: dict[str, list[pa.Table]] = {}
-    for job in plan_run(config).jobs:
-        for name, table in chunk_tables(job).tables.items():
-            pieces.setdefault(name, []).append(table)
-    return pieces
 
 
 def write_tables(pieces: dict[str, list[pa.Table]], directory: Path) -> dict[str, float]:
@@ -62,18 +39,11 @@ def write_tables(pieces: dict[str, list[pa.Table]], directory: Path) -> dict[str
     return seconds
 
 
-class ParquetWrite:
+class ParquetWrite(ChunkPiecesSuite):
     """ParquetTableWriter over every table of 20,000 general_population patients."""
 
-    timeout = 3600
-    number = 1
-    repeat = 3
-    timer = time.process_time  # CPU seconds of this process
-    patients = PATIENTS
-
     def setup(self):
-        self.pieces = run_chunk_tables(self.patients)
-        self.rows = sum(t.num_rows for tables in self.pieces.values() for t in tables)
+        super().setup()
         self.directory = Path(tempfile.mkdtemp(prefix="cohortforge-parquet-"))
         write_tables(self.pieces, self.directory)  # warm the allocator and page cache
 
@@ -95,14 +65,7 @@ class ParquetWrite:
 
 
 def main(patients: int, repeats: int) -> None:
-    started = time.perf_counter()
-    pieces = run_chunk_tables(patients)
-    rows = {name: sum(t.num_rows for t in tables) for name, tables in pieces.items()}
-    print(
-        f"setup (simulate {patients:,} patients, {len(next(iter(pieces.values())))} chunks, "
-        f"{sum(rows.values()):,} rows): {time.perf_counter() - started:.1f} s",
-        flush=True,
-    )
+    pieces, rows = pieces_for_main(patients)
     directory = Path(tempfile.mkdtemp(prefix="cohortforge-parquet-"))
     try:
         write_tables(pieces, directory)  # warm-up, not counted

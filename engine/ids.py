@@ -33,12 +33,22 @@ _ID_SALT = np.uint64(0x1D5A17C0FFEE1D5A)
 _ID_STEP = np.uint64(0x9E3779B97F4A7C15)
 
 
-def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
-    """An Arrow string array over the rows of a 2-D uint8 array, without copying per row."""
+def fixed_width_strings(chars: np.ndarray, valid: np.ndarray | None = None) -> pa.StringArray:
+    """An Arrow string array over the rows of a 2-D uint8 array, without copying per row;
+    rows where `valid` is False are null."""
     rows, width = chars.shape
     offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
     data = np.ascontiguousarray(chars)
-    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
+    if valid is None or valid.all():
+        return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
+    bitmap = np.packbits(valid, bitorder="little")
+    return pa.StringArray.from_buffers(
+        rows,
+        pa.py_buffer(offsets),
+        pa.py_buffer(data),
+        pa.py_buffer(bitmap),
+        int(rows - np.count_nonzero(valid)),
+    )
 
 
 @njit(**JIT_OPTIONS)
