@@ -18,7 +18,6 @@ from cohortforge.engine.config import DEFAULT_CHUNK_SIZE, RunConfig, default_wor
 from cohortforge.engine.errors import CohortforgeError
 from cohortforge.engine.module_catalog import module_description
 from cohortforge.engine.module_loader import ModuleLibrary
-from cohortforge.engine.runner import run
 from cohortforge.lint_cli import lint
 from cohortforge.report_cli import report
 from cohortforge.scenarios.loader import ScenarioError, list_scenarios
@@ -219,6 +218,11 @@ def generate(
         seed = secrets.randbits(63)
         if not quiet:
             stderr.print(f"seed: {seed} (pass --seed {seed} to repeat this run)", highlight=False)
+    # Imported here, not at the top: the engine brings Numba, Polars and Arrow (~0.5 s
+    # with the random-number kernels loaded), which --help, `scenarios` and `modules`
+    # do not need.
+    from cohortforge.engine.runner import run as run_generate
+
     try:
         config = RunConfig(
             num_records=num_records,
@@ -255,7 +259,7 @@ def generate(
             transient=True,
         ) as progress:
             task = progress.add_task("patients", total=config.num_records)
-            result = run(config, on_chunk_done=lambda n: progress.advance(task, n))
+            result = run_generate(config, on_chunk_done=lambda n: progress.advance(task, n))
     except CohortforgeError as error:
         raise fail(str(error)) from error
     counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())

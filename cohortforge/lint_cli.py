@@ -15,16 +15,11 @@ from typing import Annotated
 import typer
 
 from cohortforge.engine.errors import CohortforgeError
-from cohortforge.engine.lint import (
-    ERROR,
-    Finding,
-    lint_modules,
-    lint_selection,
-    load_for_lint,
-    modules_under,
-)
+from cohortforge.engine.lint_context import ERROR, Finding
 from cohortforge.engine.module_loader import ModuleFile, ModuleLibrary
-from cohortforge.terminology import TerminologyError
+
+# engine/lint.py is imported by the command itself: it loads the terminology (DuckDB,
+# Arrow), which the rest of the CLI (--help included) should not wait for.
 
 
 def lint(
@@ -52,6 +47,9 @@ def lint(
     """Check modules against the supported subset; exit 1 when there are errors."""
     if not paths and not all_:
         raise _fail("give module paths or names to lint, or --all")
+    from cohortforge.engine.lint import lint_modules, lint_selection
+    from cohortforge.terminology import TerminologyError
+
     try:
         folders = [path for path in paths or () if path.is_dir()]
         library = ModuleLibrary([*(modules_dir or ()), *folders])
@@ -69,6 +67,8 @@ def lint(
 def _select(
     library: ModuleLibrary, paths: Sequence[Path], folders: list[Path], all_: bool
 ) -> list[ModuleFile]:
+    from cohortforge.engine.lint import load_for_lint, modules_under
+
     chosen: dict[Path, ModuleFile] = {}
     roots = library.roots if all_ else [folder.resolve() for folder in folders]
     for root in roots:

@@ -7,11 +7,15 @@ Mounted by cohortforge/cli.py as a Typer sub-app. Bad input (TerminologyError) p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cohortforge.terminology import Terminology, TerminologyError, build_database
+if TYPE_CHECKING:
+    from cohortforge.terminology import TerminologyError
+
+# Each command imports the terminology package itself: it brings DuckDB and Arrow, which
+# the rest of the CLI (--help included) should not wait for.
 
 app = typer.Typer(
     help="Code systems: build terminology.duckdb, look codes up, search displays.",
@@ -49,6 +53,8 @@ def build(
     db: DbOption = None,
 ) -> None:
     """Build terminology.duckdb from the seed plus any full vocabularies under --root."""
+    from cohortforge.terminology import TerminologyError, build_database
+
     try:
         report = build_database(root=root, db_path=db, rebuild=rebuild_db)
     except TerminologyError as exc:
@@ -81,6 +87,8 @@ def lookup(
     db: DbOption = None,
 ) -> None:
     """Print the official display of one code."""
+    from cohortforge.terminology import Terminology, TerminologyError
+
     try:
         terminology = Terminology(db)
         display = terminology.lookup(system, code)
@@ -106,6 +114,8 @@ def search(
     db: DbOption = None,
 ) -> None:
     """Search displays; prints system, code and display, tab-separated, best match first."""
+    from cohortforge.terminology import Terminology, TerminologyError
+
     try:
         found = Terminology(db).search(text, system=system, limit=limit)
     except TerminologyError as exc:

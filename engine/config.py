@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cohortforge.exporters.text_export import FHIR_BUNDLE_LAYOUTS, HL7_FRAMINGS
+from cohortforge.exporters.text_options import FHIR_BUNDLE_LAYOUTS, HL7_FRAMINGS
 
 from .errors import CohortforgeError
-from .streams import check_seed
+from .seed import check_seed
 
 OUTPUT_FORMATS = ("csv", "parquet", "both")
 DEFAULT_CHUNK_SIZE = 100_000

@@ -12,21 +12,13 @@ import numpy as np
 
 from cohortforge.kernels.rng import mix64
 
-from .errors import CohortforgeError
-
-MAX_SEED = 2**64 - 1
+from .seed import check_seed
 
 
 def stream_id(name: str) -> int:
     """A stable 64-bit identifier for a stream name."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-
-
-def check_seed(seed: int) -> int:
-    if not 0 <= seed <= MAX_SEED:
-        raise CohortforgeError(f"seed {seed} is out of range; use an integer from 0 to {MAX_SEED}")
-    return seed
 
 
 def stream_key(seed: int, name: str) -> np.uint64:

@@ -32,9 +32,6 @@ from typing import Protocol
 
 import polars as pl
 
-FHIR_BUNDLE_LAYOUTS = ("single", "per-patient", "none")
-HL7_FRAMINGS = ("none", "mllp")
-
 
 @dataclass(frozen=True)
 class ExportContext:

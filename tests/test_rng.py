@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cohortforge.engine.errors import CohortforgeError
-from cohortforge.engine.streams import MAX_SEED, stream_id, stream_key
+from cohortforge.engine.seed import MAX_SEED
+from cohortforge.engine.streams import stream_id, stream_key
 from cohortforge.kernels.rng import (
     mix64,
     random_bits,
