@@ -5,11 +5,12 @@ The patients' tables are simulated once in setup (in process, as the run does, i
 timed. The chunks are 10,000 patients because one 100,000-patient chunk of HL7 text is
 about 8 GB (some 7 million messages), more than this machine's memory. Run: `asv run
 --python=same --quick --bench bench_hl7`, or directly: `.venv/bin/python -m
-benchmarks.bench_hl7`.
+benchmarks.bench_hl7 [num_patients]`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from cohortforge.exporters.hl7.exporter import Hl7Exporter
@@ -34,12 +35,13 @@ def format_all(exporter: Hl7Exporter, chunks, context) -> int:
 class Hl7Export:
     """Hl7Exporter.chunk over 100,000 patients (general_population, all its modules)."""
 
+    patients = PATIENTS
     timeout = 3600
     number = 1
     repeat = 1
 
     def setup(self):
-        self.chunks, self.context = chunks_and_context(PATIENTS, CHUNK, USED_TABLES)
+        self.chunks, self.context = chunks_and_context(self.patients, CHUNK, USED_TABLES)
         self.exporter = Hl7Exporter()
         self.exporter.chunk(self.chunks[0], self.context)  # terminology loaded
 
@@ -56,9 +58,10 @@ class Hl7Export:
 
 if __name__ == "__main__":
     bench = Hl7Export()
+    bench.patients = int(sys.argv[1]) if len(sys.argv) > 1 else PATIENTS
     started = time.perf_counter()
     bench.setup()
-    print(f"setup (simulate {PATIENTS:,} patients): {time.perf_counter() - started:.1f} s")
+    print(f"setup (simulate {bench.patients:,} patients): {time.perf_counter() - started:.1f} s")
     start = time.perf_counter()
     total = format_all(bench.exporter, bench.chunks, bench.context)
     seconds = time.perf_counter() - start

@@ -9,7 +9,7 @@ exact here, and with Polars' writer (the reference for these rules) otherwise:
   UUIDs, codes and most names need nothing, and one compiled pass over the bytes is
   several times cheaper than the regex pass.
 - dictionary (Enum) columns: the same rules applied to the dictionary, not the rows.
-- timestamps: formatted by exporters/csv_timestamps.py; float64: Polars' own text
+- timestamps: formatted by exporters/timestamp_text.py; float64: Polars' own text
   (`cast(pl.String)`, the same digits its CSV writer prints); integers, booleans and
   dates: as Arrow prints them, which is the same text.
 
@@ -27,7 +27,7 @@ from numba import njit
 from cohortforge.kernels.options import JIT_OPTIONS
 
 from .csv_rules import cleaned
-from .csv_timestamps import timestamp_strings
+from .timestamp_text import timestamp_strings
 
 # What a text column's bytes say about it (`_scan`).
 CLEAN, NEEDS_CLEANING, HAS_QUOTE = 0, 1, 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -15,7 +14,6 @@ from cohortforge.engine.config import RunConfig
 from cohortforge.engine.runner import plan_run
 from cohortforge.exporters import csv_format
 from cohortforge.exporters.csv_format import csv_body, polars_csv_body
-from cohortforge.exporters.csv_timestamps import timestamp_strings
 
 
 def test_enum_columns_give_the_same_bytes_as_strings():
@@ -163,18 +161,3 @@ def test_values_arrow_cannot_write_unquoted_go_to_polars():
     )
     times = pa.table({"TIME": pa.array([dt.time(1, 2, 3)])})
     assert csv_body(times) == polars_csv_body(times) == b"01:02:03.000000000\n"
-
-
-def test_timestamps_match_python_datetime():
-    """The compiled formatter against Python's own calendar, over years 1 to 9999."""
-    rng = np.random.default_rng(5)
-    first = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())
-    last = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
-    seconds = np.concatenate([rng.integers(first, last, 20_000), [first, last, 0, -1]])
-    text = timestamp_strings(pa.array(seconds * 1_000_000, pa.timestamp("us", "UTC")))
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    expected = [
-        (epoch + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%dT%H:%M:%SZ").zfill(20)
-        for s in seconds
-    ]
-    assert text.to_pylist() == expected

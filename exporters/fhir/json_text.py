@@ -26,6 +26,8 @@ from functools import reduce
 import orjson
 import polars as pl
 
+from cohortforge.exporters.timestamp_text import iso_text
+
 # Characters JSON strings must escape (RFC 8259 section 7).
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 # A decimal JSON number (RFC 8259 section 6); anything else is not written as a number.
@@ -191,7 +193,7 @@ def number_text(value: pl.Expr) -> pl.Expr:
 def instant_text(value: pl.Expr) -> pl.Expr:
     """FHIR instant/dateTime text (seconds, 'Z') from a Datetime column in UTC, as the
     chunk tables hold them (text_export.py); unquoted."""
-    return value.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_text(value)
 
 
 def date_text(value: pl.Expr) -> pl.Expr:

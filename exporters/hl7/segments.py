@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from cohortforge.exporters.timestamp_text import hl7_text
+
 from .escape import escape_fit
 
 FIELD = "|"
@@ -58,7 +60,7 @@ def segment(name: str, *fields: Part, keep_trailing: bool = False) -> pl.Expr:
 
 def hl7_datetime(column: pl.Expr) -> pl.Expr:
     """DTM to the second with an explicit UTC offset: YYYYMMDDHHMMSS+0000 (v2.5.1 2A.3.22)."""
-    return column.dt.convert_time_zone("UTC").dt.strftime("%Y%m%d%H%M%S+0000")
+    return hl7_text(column)
 
 
 def hl7_date(column: pl.Expr) -> pl.Expr:
