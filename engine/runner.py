@@ -35,6 +35,7 @@ from .module_selection import prepare_simulation, select_modules
 from .output_dir import OutputDir
 from .simulate import release_output_buffers
 from .sinks import TableSinks, TextSinks
+from .streaming_digests import StreamingDigests
 from .text_outputs import export_context, text_exporters
 from .utilisation import UtilisationTotals
 
@@ -155,6 +156,8 @@ class RangeOutput:
     row_counts: dict[str, int]  # tables, then "<exporter>:<count>" from text exporters
     utilisation: UtilisationTotals
     seconds: dict[str, float]
+    # (sha256, bytes) of the files hashed while written (engine/streaming_digests.py)
+    digests: dict[str, tuple[str, int]]
 
 
 def write_jobs(
@@ -178,42 +181,49 @@ def write_jobs(
     # generate and format_* are summed over chunks (CPU time across workers);
     # write is the main thread's time spent in the writers.
     seconds = {"generate": 0.0, "kernel": 0.0, "format_csv": 0.0, "write": 0.0}
-    sinks = TableSinks(output, formats)
-    texts = [TextSinks(output, exporter.separators) for exporter in exporters]
-    for exporter, text in zip(exporters, texts, strict=True):
-        text.write(exporter.begin(context))
-    utilisation = UtilisationTotals()
+    digests = StreamingDigests()  # stopped in `finally` whatever happens
     try:
-        for result in _results_in_order(jobs, workers):
-            write_started = time.perf_counter()
-            sinks.write(result)
-            for text, piece in zip(texts, result.text, strict=True):
-                text.write(piece)
-            utilisation.add(result.utilisation)
-            seconds["write"] += time.perf_counter() - write_started
-            for stage, value in result.seconds.items():
-                seconds[stage] = seconds.get(stage, 0.0) + value
-            if space_check and result.lo == jobs[0].lo:
-                # One work unit on disk says how large the rest will be.
-                assert output.staging is not None
-                done = result.hi - result.lo
-                check_room_for_the_rest(output.root, output.staging, done, _patients(jobs) - done)
-            if on_chunk_done is not None:
-                on_chunk_done(result.hi - result.lo)
+        sinks = TableSinks(output, formats, digests)
+        texts = [TextSinks(output, exporter.separators, digests) for exporter in exporters]
+        for exporter, text in zip(exporters, texts, strict=True):
+            text.write(exporter.begin(context))
+        utilisation = UtilisationTotals()
+        try:
+            for result in _results_in_order(jobs, workers):
+                write_started = time.perf_counter()
+                sinks.write(result)
+                for text, piece in zip(texts, result.text, strict=True):
+                    text.write(piece)
+                utilisation.add(result.utilisation)
+                seconds["write"] += time.perf_counter() - write_started
+                for stage, value in result.seconds.items():
+                    seconds[stage] = seconds.get(stage, 0.0) + value
+                if space_check and result.lo == jobs[0].lo:
+                    # One work unit on disk says how large the rest will be.
+                    assert output.staging is not None
+                    done = result.hi - result.lo
+                    left = _patients(jobs) - done
+                    check_room_for_the_rest(output.root, output.staging, done, left)
+                if on_chunk_done is not None:
+                    on_chunk_done(result.hi - result.lo)
+        finally:
+            release_output_buffers()
+        for exporter, text in zip(exporters, texts, strict=True):
+            text.write(exporter.end(context, text.counts), closing=True)
+        if network_tables and plan.simulation is not None:
+            for name, table in utilisation.tables(plan.network).items():
+                sinks.write_table(name, table)
+        paths = sinks.close() + [path for text in texts for path in text.paths]
+        counts = {
+            f"{exporter.name}:{name}": count
+            for exporter, text in zip(exporters, texts, strict=True)
+            for name, count in text.counts.items()
+        }
+        return RangeOutput(
+            paths, {**sinks.row_counts, **counts}, utilisation, seconds, digests.finish()
+        )
     finally:
-        release_output_buffers()
-    for exporter, text in zip(exporters, texts, strict=True):
-        text.write(exporter.end(context, text.counts), closing=True)
-    if network_tables and plan.simulation is not None:
-        for name, table in utilisation.tables(plan.network).items():
-            sinks.write_table(name, table)
-    paths = sinks.close() + [path for text in texts for path in text.paths]
-    counts = {
-        f"{exporter.name}:{name}": count
-        for exporter, text in zip(exporters, texts, strict=True)
-        for name, count in text.counts.items()
-    }
-    return RangeOutput(paths, {**sinks.row_counts, **counts}, utilisation, seconds)
+        digests.close()
 
 
 def run_parameters(config: RunConfig, plan: RunPlan) -> dict:
@@ -262,7 +272,7 @@ def run(config: RunConfig, on_chunk_done: ProgressCallback | None = None) -> Run
             seconds.update(written.seconds)
             checksum_started = time.perf_counter()
             staged = {relative: output.staged(relative) for relative in written.paths}
-            files = describe_files(staged, threads=workers)
+            files = describe_files(staged, threads=workers, known=written.digests)
             seconds["checksum"] = time.perf_counter() - checksum_started
             seconds["wall"] = time.perf_counter() - started
             parameters = {**run_parameters(config, plan), "workers": workers}

@@ -67,7 +67,9 @@ def run_shard(
             )
             targets = {staged: part_path(staged, shard) for staged in written.paths}
             files = describe_files(
-                {targets[s]: output.staged(s) for s in written.paths}, threads=workers
+                {targets[s]: output.staged(s) for s in written.paths},
+                threads=workers,
+                known={targets[s]: digest for s, digest in written.digests.items()},
             )
         try:
             output.publish_as(targets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import pyarrow as pa
 
@@ -13,12 +14,21 @@ from cohortforge.exporters.text_export import TextPiece
 
 from .chunk import ChunkResult
 from .output_dir import OutputDir
+from .streaming_digests import StreamingDigests
 
 
 class TableSinks:
-    def __init__(self, output: OutputDir, formats: tuple[str, ...]):
+    """`digests`, when given, hashes the CSV files as they are written."""
+
+    def __init__(
+        self,
+        output: OutputDir,
+        formats: tuple[str, ...],
+        digests: StreamingDigests | None = None,
+    ):
         self.output = output
         self.formats = formats
+        self.digests = digests
         self.csv: dict[str, CsvTableWriter] = {}
         self.parquet: dict[str, ParquetTableWriter] = {}
         self.row_counts: dict[str, int] = {}
@@ -44,7 +54,9 @@ class TableSinks:
         self.row_counts[name] = self.row_counts.get(name, 0) + rows
         if "csv" in self.formats:
             if name not in self.csv:
-                self.csv[name] = CsvTableWriter(self.output.staged(f"csv/{name}.csv"), schema)
+                relative = f"csv/{name}.csv"
+                written = None if self.digests is None else partial(self.digests.add, relative)
+                self.csv[name] = CsvTableWriter(self.output.staged(relative), schema, written)
             assert body is not None
             self.csv[name].write(body, rows)
         if "parquet" in self.formats:
@@ -68,9 +80,15 @@ class TextSinks:
     patient never runs out of file handles.
     """
 
-    def __init__(self, output: OutputDir, separators: Mapping[str, bytes]):
+    def __init__(
+        self,
+        output: OutputDir,
+        separators: Mapping[str, bytes],
+        digests: StreamingDigests | None = None,
+    ):
         self.output = output
         self.separators = separators
+        self.digests = digests  # when given, hashes each file as it is written
         self._paths: dict[str, None] = {}  # an ordered set: one file per patient is possible
         self._has_content: set[str] = set()
         self.counts: dict[str, int] = {}
@@ -86,7 +104,11 @@ class TextSinks:
             with open(self.output.staged(relative), "ab") as file:
                 if separator and not closing and relative in self._has_content:
                     file.write(separator)
+                    if self.digests is not None:
+                        self.digests.add(relative, separator)
                 file.write(data)
+                if self.digests is not None:
+                    self.digests.add(relative, data)
             self._has_content.add(relative)
 
     @property
