@@ -1,8 +1,4 @@
-"""Synthea's CSV rules, applied to a whole Arrow table at once.
-
-From Synthea's CSVExporter (see shared reference synthea_csv_columns.md): the header
-once, fields never quoted, free text with `\\r\\n`, `\\r`, `\\n` and `,` replaced by a
-space and trimmed, dates as yyyy-MM-dd and timestamps as yyyy-MM-ddTHH:mm:ssZ in UTC.
+"""Synthea's CSV rules (exporters/csv_rules.py), applied to a whole Arrow table at once.
 
 Two writers give the same bytes: Polars' (`polars_csv_body`, the reference) and Arrow's
 over columns prepared by exporters/csv_columns.py, which `csv_body` uses whenever it
