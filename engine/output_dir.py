@@ -39,7 +39,9 @@ class OutputDir:
         self.root = Path(root)
         self.overwrite = overwrite
         self.staging: Path | None = None
-        self._created_root = False  # a failed run removes the folder it created, if empty
+        # The root and any missing parents this run created, deepest first: a failed run
+        # removes them again where they are still empty.
+        self._created: list[Path] = []
         self._lock: BinaryIO | None = None  # held while the staging folder is in use
 
     def prepare(self) -> Path:
@@ -66,7 +68,8 @@ class OutputDir:
 
     def make_staging(self) -> Path:
         self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
-        self._created_root = self._created_root or not self.root.exists()
+        if not self._created:
+            self._created = _missing_folders(self.root)
         try:
             self.staging.mkdir(parents=True)
             probe = self.staging / ".write-test"
@@ -145,13 +148,25 @@ class OutputDir:
         return target
 
     def discard(self) -> None:
-        """Remove the staging folder, and the output folder too if this run created it
-        and nothing was published into it."""
+        """Remove the staging folder, and the output folder and its parents too where
+        this run created them and nothing was published into them."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        if self._created_root and self.root.is_dir() and not any(self.root.iterdir()):
-            self.root.rmdir()
+        for folder in self._created:
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing

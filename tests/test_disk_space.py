@@ -57,6 +57,18 @@ def test_a_run_that_cannot_fit_stops_after_its_first_unit(tmp_path, monkeypatch)
     assert (tmp_path / "mine").is_dir()
 
 
+def test_a_failed_run_removes_the_parent_folders_it_created(tmp_path, monkeypatch):
+    """--output-dir under folders that did not exist: a run that fails removes every
+    folder it created (still empty), and none that was there before."""
+    pretend_free(monkeypatch, 10_000)
+    (tmp_path / "mine").mkdir()
+    out = tmp_path / "mine" / "new" / "deeper" / "out"
+    result = generate("-n", "60", "--chunk-size", "20", "--workers", "1", "--output-dir", str(out))
+    one_line_error(result, "not enough disk space")
+    assert not (tmp_path / "mine" / "new").exists()
+    assert (tmp_path / "mine").is_dir()
+
+
 def test_no_space_check_writes_the_whole_run(tmp_path, monkeypatch):
     pretend_free(monkeypatch, 10_000)
     out = tmp_path / "out"
