@@ -26,6 +26,7 @@ from numba import njit
 
 from cohortforge.kernels.options import JIT_OPTIONS
 
+from .arrow_types import is_text
 from .csv_rules import cleaned
 from .timestamp_text import timestamp_strings
 
@@ -99,23 +100,15 @@ def _clean_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray | None:
     return pa.DictionaryArray.from_arrays(column.indices, values)
 
 
-def _is_text(data_type: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(data_type)
-        or pa.types.is_large_string(data_type)
-        or pa.types.is_string_view(data_type)
-    )
-
-
 def csv_text_column(column: pa.Array) -> pa.Array | None:
     """`column` ready for Arrow's CSV writer, or None when only Polars can write it."""
     data_type = column.type
-    if _is_text(data_type):
+    if is_text(data_type):
         return _clean_text(column)
-    if pa.types.is_dictionary(data_type) and _is_text(data_type.value_type):
+    if pa.types.is_dictionary(data_type) and is_text(data_type.value_type):
         return _clean_dictionary(column)
-    if pa.types.is_timestamp(data_type) and data_type.tz in (None, "UTC"):
-        return timestamp_strings(column)
+    if pa.types.is_timestamp(data_type):
+        return timestamp_strings(column)  # None (to Polars) for other zones
     if pa.types.is_float64(data_type):
         series = pl.from_arrow(column)
         assert isinstance(series, pl.Series)

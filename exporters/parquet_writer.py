@@ -33,6 +33,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .arrow_types import is_text
+
 ROW_GROUP_ROWS = 131_072
 # zstd level 1: it is ~40% of the write's CPU, but lz4 and snappy, though 15-30% cheaper
 # on the UUID columns, wrote them twice as large (observations.ENCOUNTER: 7.5 MB zstd,
@@ -59,11 +61,7 @@ PLAIN_STRING_COLUMNS = frozenset(
 def _is_string(data_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(data_type):
         data_type = data_type.value_type
-    return (
-        pa.types.is_string(data_type)
-        or pa.types.is_large_string(data_type)
-        or pa.types.is_string_view(data_type)
-    )
+    return is_text(data_type)
 
 
 def reader_schema(schema: pa.Schema) -> pa.Schema:
