@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import staging_lock
+from .created_folders import missing_folders, remove_empty
 from .errors import CohortforgeError
 
 MANIFEST_NAME = "manifest.json"
@@ -69,7 +70,7 @@ class OutputDir:
     def make_staging(self) -> Path:
         self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         if not self._created:
-            self._created = _missing_folders(self.root)
+            self._created = missing_folders(self.root)
         try:
             self.staging.mkdir(parents=True)
             probe = self.staging / ".write-test"
@@ -156,17 +157,4 @@ class OutputDir:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        for folder in self._created:
-            if not folder.is_dir() or any(folder.iterdir()):
-                break
-            folder.rmdir()
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """`path` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing.append(folder)
-    return missing
+        remove_empty(self._created)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .created_folders import missing_folders, remove_empty
 from .disk_space import disk_full_as_error
 from .errors import CohortforgeError
 
@@ -19,9 +20,10 @@ from .errors import CohortforgeError
 def replaced_files(folder: Path, clear: Callable[[Path], None], what: str) -> Iterator[Path]:
     """Yield an empty staging folder inside `folder`. When the block succeeds, `clear`
     removes the old files from `folder` and the staged ones move in; whatever happens,
-    the staging folder goes, and so does `folder` if this created it and it is empty.
+    the staging folder goes, and so do `folder` and its parents where this created them
+    and they are empty.
     `what` names the files in messages ("the report")."""
-    created = not folder.exists()
+    created = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
@@ -42,5 +44,4 @@ def replaced_files(folder: Path, clear: Callable[[Path], None], what: str) -> It
             os.replace(path, folder / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        remove_empty(created)
